@@ -1,0 +1,101 @@
+"""The MODEL socket value: a diffusers UNet behind the small `UNetLike` protocol.
+
+Samplers see only `apply_model` and a few numbers (prediction type, latent scale, the
+training noise schedule), so they never depend on diffusers' calling conventions, and
+SDXL's extra conditioning (pooled text + size ids) is built here in one place.
+"""
+from __future__ import annotations
+
+from typing import Optional
+
+import torch
+
+from .families import LATENT_SCALES
+from .types import ModelFamily, PredictionType, UNetLike
+
+NUM_TRAIN_TIMESTEPS = 1000
+BETA_START, BETA_END = 0.00085, 0.012
+VAE_DOWNSCALE = 8
+
+
+def scaled_linear_alphas_cumprod(
+    num_timesteps: int = NUM_TRAIN_TIMESTEPS, beta_start: float = BETA_START, beta_end: float = BETA_END
+) -> torch.Tensor:
+    """SD's training schedule, computed exactly as diffusers' DDPMScheduler("scaled_linear")."""
+    betas = torch.linspace(beta_start**0.5, beta_end**0.5, num_timesteps, dtype=torch.float32) ** 2
+    return torch.cumprod(1.0 - betas, dim=0)
+
+
+def _batch(t: torch.Tensor, n: int, what: str) -> torch.Tensor:
+    """Broadcast a batch-1 tensor to n rows; refuse other mismatches."""
+    if t.shape[0] == n:
+        return t
+    if t.shape[0] == 1:
+        return t.expand(n, *t.shape[1:])
+    raise ValueError(f"{what} has batch {t.shape[0]}, the latent has {n}")
+
+
+class DiffusionModel(UNetLike):
+    """A loaded UNet with its family facts; `apply_model` runs one denoising call."""
+
+    def __init__(
+        self,
+        unet: torch.nn.Module,
+        family: ModelFamily,
+        prediction_type: PredictionType,
+        device: torch.device,
+        dtype: torch.dtype,
+    ):
+        self.unet = unet.eval().requires_grad_(False)
+        self.family = ModelFamily(family)
+        self.prediction_type = PredictionType(prediction_type)
+        self.latent_scale = LATENT_SCALES[self.family]
+        self.alphas_cumprod = scaled_linear_alphas_cumprod()
+        self.device = torch.device(device)
+        self.dtype = dtype
+        self.discrete_timesteps = True
+
+    @property
+    def pooled_dim(self) -> Optional[int]:
+        """Width of the pooled text embedding an SDXL UNet expects (None for SD1/SD2)."""
+        if self.family != ModelFamily.SDXL:
+            return None
+        cfg = self.unet.config
+        return int(cfg.projection_class_embeddings_input_dim - 6 * cfg.addition_time_embed_dim)
+
+    def sdxl_time_ids(self, batch: int, height: int, width: int) -> torch.Tensor:
+        """(orig_h, orig_w, crop_top, crop_left, target_h, target_w) in pixels, per row."""
+        ids = torch.tensor([height, width, 0, 0, height, width], dtype=torch.float32)
+        return ids.unsqueeze(0).repeat(batch, 1)
+
+    def apply_model(
+        self,
+        x: torch.Tensor,
+        timestep: torch.Tensor,
+        context: torch.Tensor,
+        pooled: Optional[torch.Tensor] = None,
+    ) -> torch.Tensor:
+        """One UNet call (see UNetLike). SDXL without `pooled` gets zeros, as in ComfyUI."""
+        n = x.shape[0]
+        timestep = torch.as_tensor(timestep, dtype=torch.float32).reshape(-1)
+        timestep = _batch(timestep, n, "timestep").to(self.device)
+        sample = x.to(self.device, self.dtype)
+        hidden = _batch(context, n, "context").to(self.device, self.dtype)
+        kwargs = {}
+        if self.family == ModelFamily.SDXL:
+            if pooled is None:
+                pooled = torch.zeros(1, self.pooled_dim)
+            h, w = x.shape[-2] * VAE_DOWNSCALE, x.shape[-1] * VAE_DOWNSCALE
+            kwargs["added_cond_kwargs"] = {
+                "text_embeds": _batch(pooled, n, "pooled").to(self.device, self.dtype),
+                "time_ids": self.sdxl_time_ids(n, h, w).to(self.device, self.dtype),
+            }
+        with torch.inference_mode():
+            out = self.unet(sample, timestep, encoder_hidden_states=hidden, return_dict=False, **kwargs)[0]
+        return out.to(x.device, torch.float32)
+
+    def __repr__(self) -> str:
+        return (
+            f"DiffusionModel({self.family.value}, {self.prediction_type.value}, "
+            f"device={self.device}, dtype={self.dtype})"
+        )

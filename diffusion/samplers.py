@@ -1,0 +1,93 @@
+"""The sampler registry: ComfyUI's sampler names mapped to our sampler functions.
+
+Every entry is a :class:`SamplerSpec`; ``SAMPLERS[name].fn(denoiser, x, sigmas,
+noise_sampler=..., callback=...)`` runs it. The ``*_gpu`` names are ComfyUI's variants
+that draw their Brownian noise on the GPU; here all noise comes from a seeded CPU
+generator, so they are the same samplers (kept so that saved workflows validate).
+"""
+from __future__ import annotations
+
+from diffusion.samplers_base import (
+    BrownianNoiseSampler,
+    GaussianNoiseSampler,
+    NoiseSampler,
+    SamplerSpec,
+    ancestral_step,
+    to_d,
+)
+from diffusion.samplers_classic import (
+    sample_ddpm,
+    sample_deis,
+    sample_dpm_2,
+    sample_dpm_2_ancestral,
+    sample_euler,
+    sample_euler_ancestral,
+    sample_heun,
+    sample_heunpp2,
+    sample_ipndm,
+    sample_lcm,
+    sample_lms,
+)
+from diffusion.samplers_dpmpp import (
+    sample_dpm_adaptive,
+    sample_dpm_fast,
+    sample_dpmpp_2m,
+    sample_dpmpp_2m_sde,
+    sample_dpmpp_2s_ancestral,
+    sample_dpmpp_3m_sde,
+    sample_dpmpp_sde,
+)
+from diffusion.samplers_unipc import sample_uni_pc, sample_uni_pc_bh2
+
+__all__ = [
+    "SAMPLERS",
+    "SAMPLER_NAMES",
+    "SamplerSpec",
+    "NoiseSampler",
+    "GaussianNoiseSampler",
+    "BrownianNoiseSampler",
+    "get_sampler",
+    "ancestral_step",
+    "to_d",
+]
+
+_G, _B = "gaussian", "brownian"
+
+# In ComfyUI's KSampler order (its cfg_pp and ipndm_v variants are not implemented).
+SAMPLERS: dict[str, SamplerSpec] = {
+    "euler": SamplerSpec(sample_euler),
+    "euler_ancestral": SamplerSpec(sample_euler_ancestral, noise=_G),
+    "heun": SamplerSpec(sample_heun),
+    "heunpp2": SamplerSpec(sample_heunpp2),
+    "dpm_2": SamplerSpec(sample_dpm_2, discard_penultimate_sigma=True),
+    "dpm_2_ancestral": SamplerSpec(sample_dpm_2_ancestral, noise=_G, discard_penultimate_sigma=True),
+    "lms": SamplerSpec(sample_lms),
+    "dpm_fast": SamplerSpec(sample_dpm_fast),
+    "dpm_adaptive": SamplerSpec(sample_dpm_adaptive),
+    "dpmpp_2s_ancestral": SamplerSpec(sample_dpmpp_2s_ancestral, noise=_G),
+    "dpmpp_sde": SamplerSpec(sample_dpmpp_sde, noise=_B),
+    "dpmpp_sde_gpu": SamplerSpec(sample_dpmpp_sde, noise=_B),
+    "dpmpp_2m": SamplerSpec(sample_dpmpp_2m),
+    "dpmpp_2m_sde": SamplerSpec(sample_dpmpp_2m_sde, noise=_B),
+    "dpmpp_2m_sde_gpu": SamplerSpec(sample_dpmpp_2m_sde, noise=_B),
+    "dpmpp_3m_sde": SamplerSpec(sample_dpmpp_3m_sde, noise=_B),
+    "dpmpp_3m_sde_gpu": SamplerSpec(sample_dpmpp_3m_sde, noise=_B),
+    "ddpm": SamplerSpec(sample_ddpm, noise=_G),
+    "lcm": SamplerSpec(sample_lcm, noise=_G),
+    "ipndm": SamplerSpec(sample_ipndm),
+    "deis": SamplerSpec(sample_deis),
+    # ComfyUI's "ddim" is Euler, re-noising an inpainting mask's kept area with seed+1 noise.
+    "ddim": SamplerSpec(sample_euler, inpaint_noise_offset=1),
+    "uni_pc": SamplerSpec(sample_uni_pc, discard_penultimate_sigma=True),
+    "uni_pc_bh2": SamplerSpec(sample_uni_pc_bh2, discard_penultimate_sigma=True),
+}
+
+SAMPLER_NAMES: list[str] = list(SAMPLERS)
+
+
+def get_sampler(name: str) -> SamplerSpec:
+    """The registry entry for a ComfyUI sampler name, with an error that lists the choices."""
+    try:
+        return SAMPLERS[name]
+    except KeyError:
+        raise ValueError(f"unknown sampler {name!r}; expected one of {SAMPLER_NAMES}") from None

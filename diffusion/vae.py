@@ -1,0 +1,58 @@
+"""The VAE socket value: ComfyUI's IMAGE/LATENT conventions around diffusers' AutoencoderKL.
+
+IMAGE is [B,H,W,C] float 0..1 on the CPU; LATENT samples are unscaled VAE-space latents
+(the sampler multiplies by the model's latent_scale), so encode returns the posterior
+mean and decode takes it back, both float32 on the CPU.
+"""
+from __future__ import annotations
+
+import torch
+
+DOWNSCALE = 8
+
+
+def crop_to_multiple(image: torch.Tensor, multiple: int = DOWNSCALE) -> torch.Tensor:
+    """Centre-crop H and W of a [B,H,W,C] image down to multiples of `multiple` (as ComfyUI)."""
+    h, w = image.shape[1], image.shape[2]
+    nh, nw = (h // multiple) * multiple, (w // multiple) * multiple
+    if nh == 0 or nw == 0:
+        raise ValueError(f"image {h}x{w} is smaller than {multiple} pixels")
+    top, left = (h % multiple) // 2, (w % multiple) // 2
+    return image[:, top : top + nh, left : left + nw, :]
+
+
+class VAE:
+    """A loaded autoencoder: `encode` IMAGE -> latent, `decode` latent -> IMAGE."""
+
+    downscale = DOWNSCALE
+
+    def __init__(self, vae: torch.nn.Module, device: torch.device, dtype: torch.dtype):
+        self.vae = vae.eval().requires_grad_(False)
+        self.device = torch.device(device)
+        self.dtype = dtype
+
+    @property
+    def latent_channels(self) -> int:
+        return int(self.vae.config.latent_channels)
+
+    def encode(self, image: torch.Tensor) -> torch.Tensor:
+        """[B,H,W,C] in 0..1 -> the posterior mean [B,4,H/8,W/8] (unscaled), float32 CPU."""
+        if image.ndim != 4:
+            raise ValueError(f"expected an IMAGE [B,H,W,C], got shape {tuple(image.shape)}")
+        pixels = crop_to_multiple(image)[..., :3]
+        pixels = pixels.permute(0, 3, 1, 2).to(self.device, self.dtype) * 2.0 - 1.0
+        with torch.inference_mode():
+            latent = self.vae.encode(pixels).latent_dist.mean
+        return latent.to("cpu", torch.float32)
+
+    def decode(self, latent: torch.Tensor) -> torch.Tensor:
+        """[B,4,h,w] unscaled latent -> [B,8h,8w,3] image in 0..1, float32 CPU."""
+        if latent.ndim != 4 or latent.shape[1] != self.latent_channels:
+            raise ValueError(f"expected a latent [B,{self.latent_channels},h,w], got shape {tuple(latent.shape)}")
+        with torch.inference_mode():
+            pixels = self.vae.decode(latent.to(self.device, self.dtype)).sample
+        image = ((pixels.float() + 1.0) / 2.0).clamp(0.0, 1.0)
+        return image.permute(0, 2, 3, 1).to("cpu").contiguous()
+
+    def __repr__(self) -> str:
+        return f"VAE(latent_channels={self.latent_channels}, device={self.device}, dtype={self.dtype})"

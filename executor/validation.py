@@ -1,0 +1,196 @@
+"""Validate a parsed workflow before anything runs, collecting every problem by node id.
+
+The result has ComfyUI's `node_errors` shape so existing clients understand it. Nothing
+here recurses: a 10,000-node chain validates in linear time.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+import networkx as nx
+
+from nodes.registry import NodeRegistry
+from nodes.spec import ANY_TYPE, InputValueError
+
+from .graph import Link, WorkflowGraph
+
+
+@dataclass
+class ValidationResult:
+    error: Optional[dict]  # top-level error, None when at least one output can run
+    node_errors: dict[str, dict]
+    outputs: list[str]  # output nodes that passed and will run
+    values: dict[str, dict[str, Any]] = field(default_factory=dict)  # coerced inputs per node
+    order: list[str] = field(default_factory=list)  # needed nodes in dependency order
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    def as_response(self) -> dict:
+        """The 400 body of POST /prompt."""
+        return {"error": self.error, "node_errors": self.node_errors}
+
+
+def _problem(error_type: str, message: str, details: str = "", **extra: Any) -> dict:
+    return {"type": error_type, "message": message, "details": details, "extra_info": extra}
+
+
+def _types_match(produced: str, wanted: str) -> bool:
+    if ANY_TYPE in (produced, wanted):
+        return True
+    produced_set = set(produced.split(","))
+    wanted_set = set(wanted.split(","))
+    return bool(produced_set & wanted_set)
+
+
+def validate_workflow(workflow: WorkflowGraph, registry: NodeRegistry, folders: Any = None) -> ValidationResult:
+    """Check classes, links, types, values and cycles; decide which outputs may run."""
+    problems: dict[str, list[dict]] = {}
+    values: dict[str, dict[str, Any]] = {}
+
+    def add(node_id: str, problem: dict) -> None:
+        problems.setdefault(node_id, []).append(problem)
+
+    for node_id, node in workflow.nodes.items():
+        cls = registry.get(node.class_type) if isinstance(node.class_type, str) else None
+        if cls is None:
+            add(
+                node_id,
+                _problem(
+                    "invalid_prompt",
+                    f"Cannot execute because node {node.class_type} does not exist.",
+                    f"Node ID '#{node_id}'",
+                ),
+            )
+
+    outputs = [
+        node_id
+        for node_id, node in workflow.nodes.items()
+        if isinstance(node.class_type, str) and (cls := registry.get(node.class_type)) and cls.OUTPUT_NODE
+    ]
+    if not outputs:
+        error = _problem("prompt_no_outputs", "Prompt has no outputs", "")
+        return ValidationResult(error, _node_errors(workflow, problems, {}), [], values)
+
+    needed = ancestors_of(workflow.graph, outputs)
+    order: list[str] = []
+    try:
+        order = [n for n in nx.topological_sort(workflow.graph) if n in needed]
+    except nx.NetworkXUnfeasible:
+        sub = workflow.graph.subgraph(needed)
+        cyclic = False
+        for component in nx.strongly_connected_components(sub):
+            if len(component) > 1 or any(sub.has_edge(n, n) for n in component):
+                cyclic = True
+                members = ", ".join(sorted(component))
+                for node_id in component:
+                    add(node_id, _problem("dependency_cycle", f"Node is part of a cycle ({members})", members))
+        if not cyclic:  # the cycle lies among nodes no output needs
+            order = list(nx.topological_sort(sub))
+
+    for node_id in order or needed:
+        node = workflow.nodes[node_id]
+        cls = registry.get(node.class_type) if isinstance(node.class_type, str) else None
+        if cls is None:
+            continue
+        values[node_id] = _check_inputs(node_id, node.inputs, cls, workflow, registry, folders, add)
+
+    bad = set(problems) & needed
+    output_set = set(outputs)
+    dependents: dict[str, list[str]] = {}
+    for node_id in bad:
+        reached = nx.descendants(workflow.graph, node_id) | {node_id}
+        dependents[node_id] = sorted(reached & output_set)
+    tainted = {o for outs in dependents.values() for o in outs}
+    runnable = [o for o in outputs if o not in tainted]
+    if len(runnable) != len(outputs):
+        keep = ancestors_of(workflow.graph, runnable)
+        order = [n for n in order if n in keep]
+    node_errors = _node_errors(workflow, problems, dependents)
+    error = None
+    if node_errors and not runnable:
+        error = _problem("prompt_outputs_failed_validation", "Prompt outputs failed validation", "")
+    return ValidationResult(error, node_errors, runnable, values, order)
+
+
+def ancestors_of(graph: nx.DiGraph, targets: list[str]) -> set[str]:
+    """The targets and everything they depend on (one breadth-first walk for all)."""
+    seen = set(targets)
+    stack = list(targets)
+    pred = graph.pred
+    while stack:
+        for parent in pred[stack.pop()]:
+            if parent not in seen:
+                seen.add(parent)
+                stack.append(parent)
+    return seen
+
+
+def _check_inputs(node_id, inputs, cls, workflow, registry, folders, add) -> dict[str, Any]:
+    coerced: dict[str, Any] = {}
+    for spec in cls.INPUTS:
+        if spec.name not in inputs:
+            if not spec.optional:
+                add(
+                    node_id,
+                    _problem(
+                        "required_input_missing",
+                        "Required input is missing",
+                        f"{spec.name}",
+                        input_name=spec.name,
+                    ),
+                )
+            continue
+        value = inputs[spec.name]
+        if isinstance(value, Link):
+            _check_link(node_id, spec, value, workflow, registry, add)
+            continue
+        try:
+            coerced[spec.name] = spec.coerce(value, folders)
+        except InputValueError as exc:
+            add(node_id, _problem(exc.error_type, exc.message, exc.details or spec.name, input_name=spec.name,
+                                  received_value=_short(value)))
+        except Exception as exc:  # a custom descriptor failing must not crash validation
+            add(node_id, _problem("exception_during_validation", f"{spec.name}: {exc}", spec.name,
+                                  input_name=spec.name))
+    return coerced
+
+
+def _check_link(node_id, spec, link: Link, workflow: WorkflowGraph, registry, add) -> None:
+    source = workflow.nodes.get(link.node)
+    if source is None:
+        add(node_id, _problem("bad_linked_input", f"Input '{spec.name}' is linked to node {link.node}, "
+                              "which does not exist", spec.name, input_name=spec.name))
+        return
+    source_cls = registry.get(source.class_type) if isinstance(source.class_type, str) else None
+    if source_cls is None:
+        return  # reported on the source node itself
+    if not 0 <= link.slot < len(source_cls.OUTPUTS):
+        add(node_id, _problem("bad_linked_input", f"Input '{spec.name}' is linked to output {link.slot} of "
+                              f"node {link.node} ({source.class_type}), which has {len(source_cls.OUTPUTS)} outputs",
+                              spec.name, input_name=spec.name))
+        return
+    produced = source_cls.OUTPUTS[link.slot].type
+    wanted = spec.type
+    if not _types_match(produced, wanted):
+        add(node_id, _problem("return_type_mismatch", f"Return type mismatch between linked nodes: {spec.name}, "
+                              f"received_type({produced}) mismatch input_type({wanted})", spec.name,
+                              input_name=spec.name, received_type=produced, input_type=wanted))
+
+
+def _node_errors(workflow: WorkflowGraph, problems: dict, dependents: dict) -> dict[str, dict]:
+    return {
+        node_id: {
+            "errors": errors,
+            "dependent_outputs": dependents.get(node_id, []),
+            "class_type": workflow.nodes[node_id].class_type,
+        }
+        for node_id, errors in problems.items()
+    }
+
+
+def _short(value: Any) -> Any:
+    text = repr(value)
+    return value if len(text) <= 200 else text[:200] + "..."

@@ -1,0 +1,37 @@
+"""The narrow context node code gets: progress, cancellation, folders and prompt metadata.
+
+Node code never reaches for globals; whatever it needs from the running app comes here.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable, Optional
+
+from .folders import Folders
+
+
+class ExecutionInterrupted(Exception):
+    """Raised inside node code when the user asked to stop the running prompt."""
+
+
+ProgressSink = Callable[[int, int, Optional[Any]], None]
+
+
+@dataclass
+class NodeContext:
+    folders: Folders
+    node_id: str = ""
+    prompt: Optional[dict] = None  # the API-format workflow being run (saved into PNGs)
+    extra_pnginfo: Optional[dict] = None  # e.g. {"workflow": UI-format JSON}
+    on_progress: Optional[ProgressSink] = None
+    is_interrupted: Callable[[], bool] = field(default=lambda: False)
+    want_previews: bool = False
+
+    def check_interrupted(self) -> None:
+        if self.is_interrupted():
+            raise ExecutionInterrupted("interrupted")
+
+    def report_progress(self, value: int, total: int, preview: Optional[Any] = None) -> None:
+        """Step `value` of `total` done; `preview` is an optional PIL image of the latent."""
+        if self.on_progress is not None:
+            self.on_progress(value, total, preview)

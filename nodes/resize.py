@@ -1,0 +1,43 @@
+"""Resizing of latents and images, shared by the latent and image scale nodes."""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+UPSCALE_METHODS = ["nearest-exact", "bilinear", "area", "bicubic"]
+CROP_METHODS = ["disabled", "center"]
+
+
+def center_crop_to_aspect(samples: torch.Tensor, width: int, height: int) -> torch.Tensor:
+    """Crop [B,C,H,W] around the centre to the aspect ratio of width x height."""
+    old_h, old_w = samples.shape[-2:]
+    old_aspect, new_aspect = old_w / old_h, width / height
+    x = y = 0
+    if old_aspect > new_aspect:
+        x = round((old_w - old_w * (new_aspect / old_aspect)) / 2)
+    elif old_aspect < new_aspect:
+        y = round((old_h - old_h * (old_aspect / new_aspect)) / 2)
+    return samples[..., y : old_h - y, x : old_w - x]
+
+
+def resize(samples: torch.Tensor, width: int, height: int, method: str, crop: str = "disabled") -> torch.Tensor:
+    """Resize [B,C,H,W] to height x width with one of UPSCALE_METHODS."""
+    if method not in UPSCALE_METHODS:
+        raise ValueError(f"unknown upscale method '{method}'")
+    if crop == "center":
+        samples = center_crop_to_aspect(samples, width, height)
+    mode = method
+    kwargs = {"align_corners": False} if method in ("bilinear", "bicubic") else {}
+    out = F.interpolate(samples.float(), size=(height, width), mode=mode, **kwargs)
+    return out.to(samples.dtype)
+
+
+def fill_missing_side(old_w: int, old_h: int, width: int, height: int, multiple: int = 1) -> tuple[int, int]:
+    """A zero width or height keeps the aspect ratio (ComfyUI's convention)."""
+    if width == 0 and height == 0:
+        return old_w, old_h
+    if width == 0:
+        width = max(multiple, round(old_w * height / old_h / multiple) * multiple)
+    elif height == 0:
+        height = max(multiple, round(old_h * width / old_w / multiple) * multiple)
+    return width, height

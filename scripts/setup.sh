@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Create .venv and install the pinned dependencies (idempotent; fast when nothing changed).
+# Usage: scripts/setup.sh [--test]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PYTHON=${PYTHON:-python3}
+if [ ! -x .venv/bin/python ]; then
+  "$PYTHON" -m venv .venv
+fi
+requirements=requirements.txt
+[ "${1:-}" = "--test" ] && requirements=requirements-test.txt
+stamp=".venv/.installed-$(cat requirements.txt "$requirements" | sha1sum | cut -c1-12)"
+if [ ! -f "$stamp" ]; then
+  # torch first, alone, so that nothing below can pull a CUDA build of it.
+  .venv/bin/python -m pip install --disable-pip-version-check -q torch==2.13.0
+  .venv/bin/python -m pip install --disable-pip-version-check -q -r "$requirements"
+  touch "$stamp"
+fi

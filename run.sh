@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
-# Set up (first time) and run the default text-to-image workflow on the built-in model.
-# Extra arguments go to `main.py run`, e.g.: ./run.sh --set 6.text="a green star" --set 3.seed=7
+# Set up (first time) and start the server on http://127.0.0.1:8188 with the built-in model.
+# Arguments go to `main.py serve`, e.g.: ./run.sh --port 8190 --preview-method auto
 set -euo pipefail
 cd "$(dirname "$0")"
 scripts/setup.sh
 export HF_HUB_OFFLINE=1
 .venv/bin/python scripts/ensure_default_model.py
-exec .venv/bin/python main.py run workflows/txt2img.json --output-dir output "$@"
+exec .venv/bin/python main.py serve "$@"

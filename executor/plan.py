@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any, Optional
@@ -59,23 +60,31 @@ def build_plan(prompt: Any, registry: NodeRegistry, folders: Any) -> ExecutionPl
 
 class PlanMemo:
     """A small LRU of plans by workflow content. Plans of invalid workflows are not kept,
-    so a fixed folder (a model file added) is seen at the next validation."""
+    so a fixed folder (a model file added) is seen at the next validation.
+
+    Thread-safe: the server validates on request threads while the queue worker runs."""
 
     def __init__(self, size: int = 32) -> None:
         self.size = size
         self._plans: "OrderedDict[str, ExecutionPlan]" = OrderedDict()
+        self._lock = threading.Lock()
 
     def get(self, prompt: Any, registry: NodeRegistry, folders: Any) -> ExecutionPlan:
         digest = prompt_digest(prompt)
-        if digest is not None and digest in self._plans:
-            self._plans.move_to_end(digest)
-            return self._plans[digest]
+        if digest is not None:
+            with self._lock:
+                found = self._plans.get(digest)
+                if found is not None:
+                    self._plans.move_to_end(digest)
+                    return found
         plan = build_plan(prompt, registry, folders)
         if digest is not None and plan.checked.ok and not plan.checked.node_errors:
-            self._plans[digest] = plan
-            while len(self._plans) > self.size:
-                self._plans.popitem(last=False)
+            with self._lock:
+                self._plans[digest] = plan
+                while len(self._plans) > self.size:
+                    self._plans.popitem(last=False)
         return plan
 
     def clear(self) -> None:
-        self._plans.clear()
+        with self._lock:
+            self._plans.clear()

@@ -1,0 +1,54 @@
+"""`main.py serve` (the default command): start the HTTP/WebSocket server."""
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+
+DEFAULT_PORT = 8188
+log = logging.getLogger("sd_studio.serve")
+
+
+def add_serve_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--listen", nargs="?", const="0.0.0.0", default="127.0.0.1", metavar="ADDR",
+        help="address(es) to listen on, comma separated (default 127.0.0.1; bare --listen: 0.0.0.0, every interface)",
+    )
+    parser.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"TCP port (default {DEFAULT_PORT})")
+    parser.add_argument(
+        "--preview-method", choices=["none", "auto", "latent2rgb"], default="none",
+        help="live previews of sampler steps for prompts that do not ask themselves (default none)",
+    )
+
+
+def serve_command(args: argparse.Namespace) -> int:
+    from aiohttp import web
+
+    from nodes import load_custom_nodes
+    from server.app import create_app
+    from server.config import ServerConfig
+
+    config = ServerConfig(
+        base_dir=Path(args.base_dir),
+        models_dir=Path(args.models_dir) if args.models_dir else None,
+        hosts=args.listen,
+        port=args.port,
+        preview_method=args.preview_method,
+    )
+    load_custom_nodes(config.base_dir / "custom_nodes")
+    app = create_app(config)
+    shown = "127.0.0.1" if "0.0.0.0" in config.hosts else config.hosts[0]
+    if not config.loopback_only:
+        log.warning("listening on %s: anyone who can reach this machine can use the server", ", ".join(config.hosts))
+    web.run_app(
+        app,
+        host=list(config.hosts),
+        port=config.port,
+        print=lambda _: print(f"SD Studio is running: http://{_url_host(shown)}:{config.port}/", flush=True),
+        access_log=None,
+    )
+    return 0
+
+
+def _url_host(host: str) -> str:
+    return f"[{host}]" if ":" in host and not host.startswith("[") else host

@@ -1,0 +1,298 @@
+"""The prompt queue: an ordered list of prompts and one worker thread that runs them.
+
+Prompts run one at a time in (number, arrival) order, as in ComfyUI (`front` gives a
+negative number). The worker is a thread so that torch work never blocks the server's
+event loop; events leave through one listener, called from whichever thread produced
+them, that must hand them on thread-safely. Every change is written to the QueueStore
+first, so the queue and the history survive restarts and crashes.
+"""
+from __future__ import annotations
+
+import bisect
+import gc
+import logging
+import sqlite3
+import sys
+import threading
+import time
+import uuid
+from typing import Callable, Optional
+
+from .queue_store import Number, QueueItem, QueueStore
+from .run import Executor, RunResult, WorkflowInvalid
+
+log = logging.getLogger(__name__)
+
+# (event type, payload, client id or None for everyone)
+QueueListener = Callable[[str, dict, Optional[str]], None]
+
+TERMINAL_EVENTS = ("execution_success", "execution_error", "execution_interrupted")
+
+
+class DuplicatePromptId(ValueError):
+    """A client-chosen prompt id that is already queued or in the history."""
+
+
+class PromptQueue:
+    """Pending prompts in memory (mirrored in SQLite) and the worker that runs them."""
+
+    def __init__(self, executor: Executor, store: QueueStore, listener: Optional[QueueListener] = None) -> None:
+        self.executor = executor
+        self.store = store
+        self.listener = listener
+        self._cond = threading.Condition()
+        self._pending: list[QueueItem] = store.load_queue()  # crash leftovers come back here
+        self._running: Optional[QueueItem] = None
+        self._counter = max(store.next_number(), self._next_after(self._pending))
+        self._free_request: Optional[tuple[bool, bool]] = None
+        self._stopping = False
+        self._thread: Optional[threading.Thread] = None
+
+    @staticmethod
+    def _next_after(items: list[QueueItem]) -> int:
+        return max((int(item.number) + 1 for item in items if float(item.number) >= 0), default=0)
+
+    # -- queueing ---------------------------------------------------------------------
+
+    def put(
+        self,
+        prompt: dict,
+        extra_data: dict,
+        outputs: list[str],
+        *,
+        prompt_id: Optional[str] = None,
+        number: Optional[Number] = None,
+        front: bool = False,
+    ) -> QueueItem:
+        """Queue a validated prompt (persisted before this returns); raises
+        DuplicatePromptId for a prompt id already taken."""
+        with self._cond:
+            if number is None:
+                number = -self._counter if front else self._counter
+                self._counter += 1
+            item = QueueItem(number, prompt_id or str(uuid.uuid4()), prompt, extra_data, list(outputs))
+            try:
+                item.seq = self.store.add(item, self._counter)
+            except sqlite3.IntegrityError:
+                raise DuplicatePromptId(f"prompt id '{item.prompt_id}' is already in use") from None
+            bisect.insort(self._pending, item, key=lambda i: i.sort_key)
+            self._cond.notify_all()
+        self._status_changed()
+        return item
+
+    def knows(self, prompt_id: str) -> bool:
+        return self.store.knows(prompt_id)
+
+    def remaining(self) -> int:
+        with self._cond:
+            return len(self._pending) + (self._running is not None)
+
+    def snapshot(self) -> tuple[list[list], list[list]]:
+        """(running, pending) as ComfyUI's GET /queue lists them."""
+        with self._cond:
+            running = [self._running.as_list()] if self._running is not None else []
+            return running, [item.as_list() for item in self._pending]
+
+    def delete(self, prompt_ids: list[str]) -> int:
+        """Remove pending prompts (a running one is left alone: interrupt it)."""
+        wanted = set(prompt_ids)
+        with self._cond:
+            gone = [item.prompt_id for item in self._pending if item.prompt_id in wanted]
+            self._pending = [item for item in self._pending if item.prompt_id not in wanted]
+            self.store.remove(gone)
+        if gone:
+            self._status_changed()
+        return len(gone)
+
+    def clear(self) -> int:
+        with self._cond:
+            gone = [item.prompt_id for item in self._pending]
+            self._pending = []
+            self.store.remove(gone)
+        self._status_changed()
+        return len(gone)
+
+    def interrupt(self, prompt_id: Optional[str] = None) -> bool:
+        """Stop the running prompt (only if it is `prompt_id`, when given)."""
+        with self._cond:
+            running = self._running
+        if running is None or (prompt_id is not None and running.prompt_id != prompt_id):
+            return False
+        self.executor.interrupt()
+        return True
+
+    def request_free(self, unload_models: bool, free_memory: bool) -> None:
+        """Drop cached outputs (loaded models live there) between prompts, never during one."""
+        with self._cond:
+            old = self._free_request or (False, False)
+            self._free_request = (old[0] or unload_models, old[1] or free_memory)
+            self._cond.notify_all()
+
+    def status(self) -> dict:
+        return {"status": {"exec_info": {"queue_remaining": self.remaining()}}}
+
+    # -- the worker -------------------------------------------------------------------
+
+    def start(self) -> None:
+        if self._thread is not None:
+            return
+        self._stopping = False
+        self._thread = threading.Thread(target=self._work, name="prompt-worker", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop the worker; an interrupted running prompt stays queued for the next start."""
+        thread = self._thread
+        if thread is None:
+            return
+        with self._cond:
+            self._stopping = True
+            self._cond.notify_all()
+        deadline = time.monotonic() + timeout
+        while thread.is_alive() and time.monotonic() < deadline:
+            with self._cond:
+                if self._running is not None:
+                    self.executor.interrupt()
+            thread.join(0.05)
+        self._thread = None
+
+    def _take(self) -> Optional[QueueItem]:
+        with self._cond:
+            while not self._stopping and not self._pending and self._free_request is None:
+                self._cond.wait()
+            if self._stopping:
+                return None
+            free, self._free_request = self._free_request, None
+            item = self._pending.pop(0) if self._pending else None
+            self._running = item
+        if free is not None:
+            try:
+                self._free(*free)
+            except Exception:  # freeing memory is best effort; the item must still run
+                log.exception("freeing memory failed")
+        return item
+
+    def _work(self) -> None:
+        while True:
+            try:
+                item = self._take()
+            except Exception:  # pragma: no cover - a bug here must not kill the worker
+                log.exception("prompt queue worker failed to take an item")
+                continue
+            if item is None:
+                if self._stopping:
+                    return
+                continue
+            try:
+                self._process(item)
+            except Exception:
+                log.exception("prompt %s: the queue failed to record its result", item.prompt_id)
+            finally:
+                with self._cond:
+                    self._running = None
+            self._status_changed()
+
+    def _process(self, item: QueueItem) -> None:
+        self.store.mark_running(item.prompt_id)
+        self._status_changed()
+        client = item.client_id
+        held: list[tuple[str, dict]] = []  # terminal events wait until the history is written
+
+        def on_event(kind: str, data: dict) -> None:
+            if kind in TERMINAL_EVENTS or (kind == "executing" and data.get("node") is None):
+                held.append((kind, data))
+            else:
+                self._emit(kind, data, client)
+
+        result = self._execute(item, on_event)
+        if self._stopping and result.status == "interrupted":
+            self.store.mark_running(item.prompt_id, False)  # shutdown, not the user: run it next time
+            return
+        try:
+            self.store.finish(item.prompt_id, history_entry(item, result))
+        finally:  # a client waiting for the end hears it even if the history write failed
+            for kind, data in held:
+                self._emit(kind, data, client)
+
+    def _execute(self, item: QueueItem, on_event: Callable[[str, dict], None]) -> RunResult:
+        try:
+            return self.executor.run(
+                item.prompt,
+                prompt_id=item.prompt_id,
+                on_event=on_event,
+                extra_data=item.extra_data,
+                outputs=item.outputs or None,
+            )
+        except WorkflowInvalid as exc:  # valid when queued, not any more (a model file removed...)
+            return failed_result(item, on_event, "executor.run.WorkflowInvalid", describe_invalid(exc))
+        except Exception as exc:  # a bug in the executor must not stop the queue
+            log.exception("prompt %s: the executor failed", item.prompt_id)
+            return failed_result(item, on_event, f"{type(exc).__module__}.{type(exc).__name__}", str(exc))
+
+    def _free(self, unload_models: bool, free_memory: bool) -> None:
+        if unload_models or free_memory:
+            self.executor.cache.clear()
+            self.executor.plans.clear()
+            gc.collect()
+            torch = sys.modules.get("torch")  # only if something already loaded it
+            if torch is not None and torch.cuda.is_available():
+                torch.cuda.empty_cache()
+
+    def _status_changed(self) -> None:
+        self._emit("status", self.status(), None)
+
+    def _emit(self, kind: str, data: dict, client_id: Optional[str]) -> None:
+        if self.listener is None:
+            return
+        try:
+            self.listener(kind, data, client_id)
+        except Exception:  # a broken listener must not stop the queue
+            log.exception("queue listener failed on %s", kind)
+
+
+def describe_invalid(exc: WorkflowInvalid) -> str:
+    lines = [str(exc)]
+    for node_id, entry in exc.result.node_errors.items():
+        for problem in entry.get("errors", []):
+            lines.append(f"node {node_id} ({entry.get('class_type')}): {problem.get('message')}")
+    return "\n".join(lines)
+
+
+def failed_result(item: QueueItem, on_event: Callable[[str, dict], None], exc_type: str, message: str) -> RunResult:
+    """A RunResult (and the events a client expects) for a prompt that could not start."""
+    stamp = int(time.time() * 1000)
+    error = {
+        "prompt_id": item.prompt_id,
+        "node_id": None,
+        "node_type": None,
+        "executed": [],
+        "exception_message": message,
+        "exception_type": exc_type,
+        "traceback": [],
+        "current_inputs": {},
+        "current_outputs": [],
+    }
+    start = {"prompt_id": item.prompt_id}
+    on_event("execution_start", start)
+    on_event("execution_error", error)
+    on_event("executing", {"node": None, "display_node": None, "prompt_id": item.prompt_id})
+    messages = [("execution_start", {**start, "timestamp": stamp}), ("execution_error", {**error, "timestamp": stamp})]
+    return RunResult(status="error", error=error, messages=messages)
+
+
+def history_entry(item: QueueItem, result: RunResult) -> dict:
+    """ComfyUI's history record: the queue item, the UI outputs and the status messages."""
+    success = result.status == "success"
+    return {
+        "prompt": item.as_list(),
+        "outputs": result.outputs,
+        "status": {
+            "status_str": "success" if success else "error",
+            "completed": success,
+            "messages": [[kind, data] for kind, data in result.messages if kind != "executed"],
+        },
+        "meta": {
+            node_id: {"node_id": node_id, "display_node": node_id, "parent_node": None, "real_node_id": node_id}
+            for node_id in result.outputs
+        },
+    }

@@ -1,0 +1,99 @@
+"""create_app(config): the aiohttp application, wired from the parts in this package.
+
+Every route is registered twice, at `/path` and `/api/path`, as ComfyUI does. The
+frontend's static files are served at `/`, after the API routes.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+from typing import Optional
+
+from aiohttp import web
+
+from executor.prompt_queue import PromptQueue
+from executor.queue_store import QueueStore
+from executor.run import Executor
+from nodes.folders import UnsafePathError, safe_join
+from nodes.registry import REGISTRY as CORE_REGISTRY
+from nodes.registry import NodeRegistry
+
+from . import routes_files, routes_info, routes_prompt, websocket
+from .clients import ClientRegistry
+from .config import ServerConfig
+from .errors import ApiError
+from .events import EventBridge
+from .previews import PreviewThrottle
+from .security import error_middleware, origin_middleware
+from .state import CLIENTS, CONFIG, EXECUTOR, FOLDERS, QUEUE, REGISTRY
+
+log = logging.getLogger(__name__)
+BRIDGE = web.AppKey("bridge", EventBridge)
+ROUTE_MODULES = (routes_prompt, routes_files, routes_info, websocket)
+
+
+def create_app(config: ServerConfig, registry: Optional[NodeRegistry] = None) -> web.Application:
+    """Build the application; the queue worker starts with the app (config.start_worker)."""
+    registry = registry if registry is not None else CORE_REGISTRY
+    folders = config.folders()
+    for folder in (folders.input, folders.output, folders.temp):
+        folder.mkdir(parents=True, exist_ok=True)
+    executor = Executor(folders, registry=registry)
+    clients = ClientRegistry()
+    bridge = EventBridge(clients, PreviewThrottle(config.preview_interval_s))
+    queue = PromptQueue(executor, QueueStore(config.database_path, config.history_limit), listener=bridge)
+
+    app = web.Application(
+        middlewares=[error_middleware, origin_middleware(config)],
+        client_max_size=config.client_max_size,
+    )
+    app[CONFIG], app[FOLDERS], app[REGISTRY], app[EXECUTOR] = config, folders, registry, executor
+    app[QUEUE], app[CLIENTS], app[BRIDGE] = queue, clients, bridge
+    for module in ROUTE_MODULES:
+        for method, path, handler in module.ROUTES:
+            app.router.add_route(method, path, handler)
+            app.router.add_route(method, "/api" + path, handler)
+    _add_frontend(app, config)
+    app.on_startup.append(_start)
+    app.on_shutdown.append(_close_clients)
+    app.on_cleanup.append(_stop)
+    return app
+
+
+def _add_frontend(app: web.Application, config: ServerConfig) -> None:
+    if not config.frontend_dir.is_dir():
+        log.warning("no frontend folder at %s; serving the API only", config.frontend_dir)
+        return
+    app.router.add_get("/{path:.*}", _frontend_file)
+
+
+async def _frontend_file(request: web.Request) -> web.StreamResponse:
+    """A file of the editor (index.html for `/`); names leaving the folder are refused."""
+    name = request.match_info["path"] or "index.html"
+    try:
+        path = safe_join(request.app[CONFIG].frontend_dir, name)
+    except UnsafePathError:
+        raise ApiError(403, "forbidden_path", f"'{name}' leaves the frontend folder") from None
+    if path.is_dir():
+        path = path / "index.html"
+    if not path.is_file() or any(part.startswith(".") for part in Path(name).parts):
+        raise ApiError(404, "not_found", f"no file '{name}'")
+    return web.FileResponse(path, headers={"Cache-Control": "no-cache"})
+
+
+async def _start(app: web.Application) -> None:
+    app[BRIDGE].attach(asyncio.get_running_loop())
+    if app[CONFIG].start_worker:
+        app[QUEUE].start()
+
+
+async def _close_clients(app: web.Application) -> None:
+    await app[CLIENTS].close_all()
+
+
+async def _stop(app: web.Application) -> None:
+    queue = app[QUEUE]
+    await asyncio.to_thread(queue.stop)
+    app[BRIDGE].attach(None)
+    queue.store.close()

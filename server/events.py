@@ -1,0 +1,54 @@
+"""The bridge from the queue's events (any thread) to WebSocket clients (the loop thread).
+
+JSON is encoded once per event on the calling thread, then handed to the loop with
+`call_soon_threadsafe`, which keeps the events of a prompt in the order they happened.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from typing import Any, Callable, Optional
+
+from .clients import ClientRegistry
+from .previews import PreviewThrottle
+
+log = logging.getLogger(__name__)
+
+
+class EventBridge:
+    """Callable as the PromptQueue's listener: `(kind, data, client_id)`."""
+
+    def __init__(self, clients: ClientRegistry, throttle: PreviewThrottle) -> None:
+        self.clients = clients
+        self.throttle = throttle
+        self._loop: Optional[asyncio.AbstractEventLoop] = None
+
+    def attach(self, loop: Optional[asyncio.AbstractEventLoop]) -> None:
+        self._loop = loop
+
+    def __call__(self, kind: str, data: dict, client_id: Optional[str]) -> None:
+        if kind == "preview":
+            frame = self.throttle.frame(str(data.get("prompt_id", "")), data.get("image"))
+            if frame is not None:
+                self._post(self.clients.publish_bytes, frame, client_id)
+            return
+        text = json.dumps({"type": kind, "data": data}, default=str)
+        self._post(self.clients.publish_text, text, client_id)
+
+    def _post(self, publish: Callable[..., None], message: Any, client_id: Optional[str]) -> None:
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            return
+        try:
+            loop.call_soon_threadsafe(publish, message, client_id)
+        except RuntimeError:  # the loop closed between the check and the call
+            log.debug("event dropped: event loop closed")
+
+
+def status_message(queue_status: dict, sid: Optional[str] = None) -> str:
+    """The `status` message; on connect it also tells the client its session id."""
+    data = dict(queue_status)
+    if sid is not None:
+        data["sid"] = sid
+    return json.dumps({"type": "status", "data": data})

@@ -1,0 +1,1 @@
+"""Training-side helpers for the built-in model: synthetic captioned data and its scorer."""

@@ -71,7 +71,7 @@ def main() -> None:
     from diffusion.tokenizer import load_clip_tokenizer
     from executor.run import Executor
     from nodes.folders import Folders
-    from tests.tiny_models import write_original_checkpoint
+    from diffusion.export import write_original_checkpoint
 
     base = Path(tempfile.mkdtemp())
     folders = Folders.under(base)

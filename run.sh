@@ -5,5 +5,4 @@ set -euo pipefail
 cd "$(dirname "$0")"
 scripts/setup.sh
 export HF_HUB_OFFLINE=1
-.venv/bin/python scripts/ensure_default_model.py
 exec .venv/bin/python main.py serve "$@"

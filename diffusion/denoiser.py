@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Optional, Sequence
+from typing import Callable, Optional, Sequence
 
 import torch
 
+from diffusion.regions import NEVER, Region, percent_to_sigma, region_for
 from diffusion.schedules import model_sigmas, sigma_to_t
 from diffusion.types import Conditioning, PredictionType, UNetLike
 
@@ -21,15 +22,32 @@ MAX_REPEAT = 4  # like ComfyUI: contexts are repeated to a common length at most
 
 @dataclass(frozen=True)
 class CondEntry:
-    """One conditioning: context [b,T,D], optional pooled [b,P], weight in the average."""
+    """One conditioning: context [b,T,D], optional pooled [b,P], weight in the average, and
+    ComfyUI's optional extras: where it applies (area, mask), when (timestep range as
+    percents of the sampling), and an inpainting model's image and mask."""
 
     context: torch.Tensor
     pooled: Optional[torch.Tensor]
     strength: float = 1.0
+    area: Optional[tuple] = None
+    mask: Optional[torch.Tensor] = None
+    mask_strength: float = 1.0
+    set_area_to_bounds: bool = False
+    start_percent: float = 0.0
+    end_percent: float = 1.0
+    concat_image: Optional[torch.Tensor] = None
+    concat_mask: Optional[torch.Tensor] = None
+    control: Optional[object] = None  # a diffusion.controlnet.ControlHint chain
+
+    @property
+    def is_regional(self) -> bool:
+        """Needs the per-region path: an area, a mask or a timestep range."""
+        return (self.area is not None or self.mask is not None or self.start_percent > 0.0
+                or self.end_percent < 1.0)
 
 
 def parse_conditioning(cond: Conditioning) -> list[CondEntry]:
-    """ComfyUI's [[embedding, extras], ...] into entries (extras: pooled_output, strength)."""
+    """ComfyUI's [[embedding, extras], ...] into entries."""
     out = []
     for item in cond or []:
         emb, extras = item[0], (item[1] if len(item) > 1 and item[1] is not None else {})
@@ -38,7 +56,16 @@ def parse_conditioning(cond: Conditioning) -> list[CondEntry]:
         pooled = extras.get("pooled_output")
         if pooled is not None and pooled.ndim == 1:
             pooled = pooled.unsqueeze(0)
-        out.append(CondEntry(emb, pooled, float(extras.get("strength", 1.0))))
+        out.append(CondEntry(
+            emb, pooled, float(extras.get("strength", 1.0)),
+            area=extras.get("area"), mask=extras.get("mask"),
+            mask_strength=float(extras.get("mask_strength", 1.0)),
+            set_area_to_bounds=bool(extras.get("set_area_to_bounds", False)),
+            start_percent=float(extras.get("start_percent", 0.0)),
+            end_percent=float(extras.get("end_percent", 1.0)),
+            concat_image=extras.get("concat_latent_image"), concat_mask=extras.get("concat_mask"),
+            control=extras.get("control"),
+        ))
     return out
 
 
@@ -68,6 +95,8 @@ def group_entries(entries: Sequence[CondEntry]) -> list[list[int]]:
             first = entries[g[0]]
             if first.context.shape[-1] != e.context.shape[-1] or _pooled_key(first) != _pooled_key(e):
                 continue
+            if first.control is not e.control:  # one UNet call takes one set of ControlNets
+                continue
             lengths = [entries[j].context.shape[1] for j in g] + [e.context.shape[1]]
             if math.lcm(*lengths) // min(lengths) <= MAX_REPEAT:
                 g.append(i)
@@ -78,9 +107,16 @@ def group_entries(entries: Sequence[CondEntry]) -> list[list[int]]:
 
 
 class ModelDenoiser:
-    """D(x, sigma) = uncond + (cond - uncond) * cfg, from one UNet call per group of conds."""
+    """D(x, sigma) = uncond + (cond - uncond) * cfg, from one UNet call per group of conds.
 
-    def __init__(self, model: UNetLike, positive: Conditioning, negative: Conditioning, cfg: float) -> None:
+    Conditionings with areas, masks or timestep ranges are predicted per region and
+    averaged per pixel (diffusion/regions.py); without any, the plain path runs.
+    `concat` feeds an inpainting UNet its extra input channels (mask + masked image)."""
+
+    def __init__(
+        self, model: UNetLike, positive: Conditioning, negative: Conditioning, cfg: float,
+        concat: Optional[Callable[[CondEntry], torch.Tensor]] = None,
+    ) -> None:
         self.model = model
         self.cfg = float(cfg)
         self.positive = parse_conditioning(positive)
@@ -92,6 +128,13 @@ class ModelDenoiser:
         # cfg 1 makes the uncond term cancel; an empty negative has nothing to guide with
         self.use_uncond = bool(self.negative) and not math.isclose(self.cfg, 1.0)
         self.unet_calls = 0
+        self.concat = concat
+        self.regional = any(e.is_regional for e in self.positive + self.negative)
+        self._ranges = {id(e): (percent_to_sigma(e.start_percent, self.sigmas),
+                                percent_to_sigma(e.end_percent, self.sigmas))
+                        for e in self.positive + self.negative}
+        self._regions: dict[tuple, Region] = {}
+        self._now, self._latent_size = 0.0, (0, 0)  # this call's sigma and latent size
 
     def timestep(self, sigma: torch.Tensor) -> torch.Tensor:
         """Training timestep for each sigma, on the CPU."""
@@ -101,7 +144,8 @@ class ModelDenoiser:
         return t.round() if getattr(self.model, "discrete_timesteps", False) else t
 
     def _run_group(
-        self, x: torch.Tensor, sigma: torch.Tensor, t: torch.Tensor, entries: list[CondEntry]
+        self, x: torch.Tensor, sigma: torch.Tensor, t: torch.Tensor, entries: list[CondEntry],
+        window: Optional[tuple[slice, slice]] = None,
     ) -> list[torch.Tensor]:
         batch = x.shape[0]
         dev = x.device
@@ -115,9 +159,23 @@ class ModelDenoiser:
         n = len(entries)
         s = sigma.reshape(-1, *([1] * (x.ndim - 1)))
         c_in = 1.0 / torch.sqrt(s * s + 1.0)
-        x_in = (x * c_in).repeat(n, *([1] * (x.ndim - 1)))
+        if self.concat is None:
+            x_in = (x * c_in).repeat(n, *([1] * (x.ndim - 1)))
+        else:
+            rows = []
+            for e in entries:
+                extra = _to_batch(self.concat(e).to(dev), batch)
+                if window is not None:
+                    extra = extra[..., window[0], window[1]]
+                rows.append(torch.cat([x * c_in, extra], dim=1))
+            x_in = torch.cat(rows)
+        extra = {}
+        if entries[0].control is not None:
+            control = self._control(entries[0].control, x, sigma, n, window)
+            if control:
+                extra["control"] = control
         out = self.model.apply_model(
-            x_in, t.repeat(n), torch.cat(contexts), torch.cat(pooled) if pooled else None
+            x_in, t.repeat(n), torch.cat(contexts), torch.cat(pooled) if pooled else None, **extra
         ).to(torch.float32)
         self.unet_calls += 1
         results = []
@@ -127,6 +185,25 @@ class ModelDenoiser:
             else:
                 results.append(x - pred * s)
         return results
+
+    def _control(self, hint, x: torch.Tensor, sigma: torch.Tensor, n: int, window) -> list:
+        """(ControlNet, hint pixels, strength) of the chain's links active at this sigma."""
+        from diffusion.controlnet import hint_for
+
+        now = self._now
+        full_h, full_w = self._latent_size
+        out = []
+        for link in hint.chain():
+            start = percent_to_sigma(link.start_percent, self.sigmas)
+            end = percent_to_sigma(link.end_percent, self.sigmas)
+            if not end <= now <= start or link.strength == 0.0:
+                continue
+            pixels = hint_for(link.image, full_h * 8, full_w * 8, x.shape[0])
+            if window is not None:
+                ys, xs = window
+                pixels = pixels[..., ys.start * 8:ys.stop * 8, xs.start * 8:xs.stop * 8]
+            out.append((link.control_net, pixels.repeat(n, 1, 1, 1), link.strength))
+        return out
 
     def _predict(
         self, x: torch.Tensor, sigma: torch.Tensor, t: torch.Tensor, entries: list[CondEntry]
@@ -146,11 +223,52 @@ class ModelDenoiser:
             raise ValueError("conditioning strengths sum to zero")
         return sum(p * (e.strength / total) for p, e in zip(preds, entries))  # type: ignore[return-value]
 
+    def _active(self, entry: CondEntry, sigma: float) -> bool:
+        start, end = self._ranges[id(entry)]
+        return end <= sigma <= start
+
+    def _regional(
+        self, x: torch.Tensor, sigma: torch.Tensor, t: torch.Tensor, entries: list[CondEntry]
+    ) -> torch.Tensor:
+        """Per-pixel weighted average of each active entry's prediction on its region."""
+        height, width = x.shape[-2:]
+        out = torch.zeros_like(x)
+        weights = torch.full_like(x[:, :1], NEVER)
+        by_area: dict[tuple, list[tuple[CondEntry, Region]]] = {}
+        for e in entries:
+            if not self._active(e, self._now):
+                continue
+            key = (id(e), height, width)
+            region = self._regions.get(key)
+            if region is None:  # the same every step: computed once
+                region = self._regions[key] = region_for(height, width, e.strength, e.area, e.mask,
+                                                         e.mask_strength, e.set_area_to_bounds, x.device)
+            by_area.setdefault(region.area, []).append((e, region))
+        for members in by_area.values():
+            ys, xs = members[0][1].slices()
+            crop = x[..., ys, xs]
+            group_in = [e for e, _ in members]
+            for group in group_entries(group_in):
+                preds = self._run_group(crop, sigma, t, [group_in[i] for i in group], (ys, xs))
+                for i, pred in zip(group, preds):
+                    weight = _to_batch(members[i][1].weight.to(x.device), x.shape[0])
+                    out[..., ys, xs] += pred * weight
+                    weights[..., ys, xs] += weight
+        return out / weights
+
     def __call__(self, x: torch.Tensor, sigma: float | torch.Tensor) -> torch.Tensor:
         sig = torch.as_tensor(sigma, dtype=torch.float32).detach().cpu().reshape(-1)
         if sig.numel() == 1:
             sig = sig.expand(x.shape[0]).contiguous()
         t = self.timestep(sig).to(x.device)  # sigma -> t on the CPU: no device sync per step
+        self._now, self._latent_size = float(sig.max()), tuple(x.shape[-2:])
+        if self.regional:
+            sig_dev = sig.to(x.device)
+            cond = self._regional(x, sig_dev, t, self.positive)
+            if not self.use_uncond:
+                return cond
+            uncond = self._regional(x, sig_dev, t, self.negative)
+            return uncond + (cond - uncond) * self.cfg
         entries = self.positive + (self.negative if self.use_uncond else [])
         preds = self._predict(x, sig.to(x.device), t, entries)
         n_pos = len(self.positive)

@@ -40,6 +40,13 @@ UNET_RESNET = {"norm1.": "in_layers.0.", "conv1.": "in_layers.2.", "time_emb_pro
 
 def unet_to_original(unet) -> dict[str, torch.Tensor]:
     """Diffusers UNet2DConditionModel -> model.diffusion_model.* keys."""
+    names = unet_ldm_names(unet)
+    return {names[k]: v for k, v in unet.state_dict().items()}
+
+
+def unet_ldm_names(unet) -> dict[str, str]:
+    """Diffusers UNet key -> its original-layout key (model.diffusion_model.*); LoRA files
+    name their targets either way."""
     n_layers = unet.config.layers_per_block
     prefixes = {"time_embedding.linear_1.": "time_embed.0.", "time_embedding.linear_2.": "time_embed.2.",
                 "conv_in.": "input_blocks.0.0.", "conv_norm_out.": "out.0.", "conv_out.": "out.2.",
@@ -69,8 +76,9 @@ def unet_to_original(unet) -> dict[str, torch.Tensor]:
             if j == n_layers and block.upsamplers:
                 prefixes[f"up_blocks.{b}.upsamplers.0.conv."] = f"output_blocks.{idx}.{2 if has_attn else 1}.conv."
             idx += 1
-    out = _rename(unet.state_dict(), prefixes, {p: UNET_RESNET for p in resnets})
-    return {"model.diffusion_model." + k: v for k, v in out.items()}
+    keys = {k: k for k in unet.state_dict()}
+    out = _rename(keys, prefixes, {p: UNET_RESNET for p in resnets})
+    return {source: "model.diffusion_model." + ldm for ldm, source in out.items()}
 
 
 VAE_ATTN = {"group_norm.": "norm.", "to_q.": "q.", "to_k.": "k.", "to_v.": "v.", "to_out.0.": "proj_out."}

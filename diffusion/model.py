@@ -6,11 +6,14 @@ SDXL's extra conditioning (pooled text + size ids) is built here in one place.
 """
 from __future__ import annotations
 
-from typing import Optional
+import contextlib
+import copy
+from typing import Any, Optional, Sequence
 
 import torch
 
 from .families import LATENT_SCALES
+from .patching import WeightPatch, patched
 from .types import ModelFamily, PredictionType, UNetLike
 
 NUM_TRAIN_TIMESTEPS = 1000
@@ -54,6 +57,22 @@ class DiffusionModel(UNetLike):
         self.device = torch.device(device)
         self.dtype = dtype
         self.discrete_timesteps = True
+        self.patches: tuple[WeightPatch, ...] = ()
+
+    @property
+    def in_channels(self) -> int:
+        """UNet input channels: 4 for ordinary models, 9 for inpainting ones (+ mask + image)."""
+        return int(self.unet.config.in_channels)
+
+    def with_patches(self, patches: Sequence[WeightPatch]) -> "DiffusionModel":
+        """A MODEL value sharing this UNet, with `patches` added after the existing ones."""
+        clone = copy.copy(self)
+        clone.patches = self.patches + tuple(patches)
+        return clone
+
+    def patched(self) -> contextlib.AbstractContextManager:
+        """Context in which the shared UNet carries this value's patches (see patching.py)."""
+        return patched(self.unet, self.patches)
 
     @property
     def pooled_dim(self) -> Optional[int]:
@@ -74,14 +93,18 @@ class DiffusionModel(UNetLike):
         timestep: torch.Tensor,
         context: torch.Tensor,
         pooled: Optional[torch.Tensor] = None,
+        control: Optional[Sequence[tuple[Any, torch.Tensor, float]]] = None,
     ) -> torch.Tensor:
-        """One UNet call (see UNetLike). SDXL without `pooled` gets zeros, as in ComfyUI."""
+        """One UNet call (see UNetLike). SDXL without `pooled` gets zeros, as in ComfyUI.
+
+        `control`: (ControlNet, hint pixels [n,3,8h,8w], strength) triples whose residuals
+        are summed into the UNet's skip connections."""
         n = x.shape[0]
         timestep = torch.as_tensor(timestep, dtype=torch.float32).reshape(-1)
         timestep = _batch(timestep, n, "timestep").to(self.device)
         sample = x.to(self.device, self.dtype)
         hidden = _batch(context, n, "context").to(self.device, self.dtype)
-        kwargs = {}
+        kwargs: dict[str, Any] = {}
         if self.family == ModelFamily.SDXL:
             if pooled is None:
                 pooled = torch.zeros(1, self.pooled_dim)
@@ -90,9 +113,25 @@ class DiffusionModel(UNetLike):
                 "text_embeds": _batch(pooled, n, "pooled").to(self.device, self.dtype),
                 "time_ids": self.sdxl_time_ids(n, h, w).to(self.device, self.dtype),
             }
+        if control:
+            kwargs.update(self._control_residuals(sample, timestep, hidden, kwargs.get("added_cond_kwargs"), control))
         with torch.inference_mode():
             out = self.unet(sample, timestep, encoder_hidden_states=hidden, return_dict=False, **kwargs)[0]
         return out.to(x.device, torch.float32)
+
+    def _control_residuals(self, sample, timestep, hidden, added, control) -> dict[str, Any]:
+        """Sum of every ControlNet's residuals times its strength, in the UNet's dtype."""
+        down_total: Optional[list[torch.Tensor]] = None
+        mid_total: Optional[torch.Tensor] = None
+        for net, hint, strength in control:
+            channels = int(net.module.config.in_channels)
+            down, mid = net.residuals(sample[:, :channels], timestep, hidden, hint, added)
+            down = [d.to(self.device) * strength for d in down]
+            mid = mid.to(self.device) * strength
+            down_total = down if down_total is None else [a + b for a, b in zip(down_total, down)]
+            mid_total = mid if mid_total is None else mid_total + mid
+        return {"down_block_additional_residuals": [d.to(self.dtype) for d in down_total],
+                "mid_block_additional_residual": mid_total.to(self.dtype)}
 
     def __repr__(self) -> str:
         return (

@@ -5,8 +5,9 @@ steps, denoise and step range select the same sigmas and the same starting noise
 """
 from __future__ import annotations
 
+import contextlib
 import math
-from typing import Optional
+from typing import Optional, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -19,12 +20,23 @@ from diffusion.types import Conditioning, StepCallback, UNetLike
 __all__ = ["SAMPLER_NAMES", "SCHEDULER_NAMES", "prepare_noise", "calculate_sigmas", "sample"]
 
 
-def prepare_noise(latent: torch.Tensor, seed: int) -> torch.Tensor:
+def prepare_noise(latent: torch.Tensor, seed: int, batch_index: Optional[Sequence[int]] = None) -> torch.Tensor:
     """The starting noise for a seed: as torch.manual_seed(seed); torch.randn(shape) on the CPU,
-    so that one seed gives one image whatever the device."""
+    so that one seed gives one image whatever the device.
+
+    With `batch_index` (latents picked from a batch by LatentFromBatch), noise is drawn one
+    image at a time up to the largest index and each latent gets its index's, as ComfyUI does."""
     g = torch.Generator(device="cpu")
     g.manual_seed(int(seed))
-    return torch.randn(tuple(latent.shape), generator=g, dtype=torch.float32, device="cpu")
+    if batch_index is None:
+        return torch.randn(tuple(latent.shape), generator=g, dtype=torch.float32, device="cpu")
+    wanted = sorted(set(int(i) for i in batch_index))
+    drawn: dict[int, torch.Tensor] = {}
+    for i in range(wanted[-1] + 1):
+        noise = torch.randn((1, *latent.shape[1:]), generator=g, dtype=torch.float32, device="cpu")
+        if i in wanted:
+            drawn[i] = noise
+    return torch.cat([drawn[int(i)] for i in batch_index])
 
 
 def calculate_sigmas(
@@ -72,6 +84,50 @@ def _prepare_mask(mask: torch.Tensor, shape: torch.Size, device: torch.device) -
     return m[:batch]
 
 
+class InpaintConcat:
+    """The extra UNet input of an inpainting model (9 channels = latent + mask + masked image).
+
+    Per conditioning: its `concat_mask` / `concat_latent_image` (InpaintModelConditioning),
+    else the sampler's noise mask and the input latent, else a full mask and a blank image,
+    as ComfyUI's concat_cond chooses them."""
+
+    def __init__(self, latent: torch.Tensor, mask: Optional[torch.Tensor], scale: float, channels: int) -> None:
+        self.latent, self.mask, self.scale, self.channels = latent, mask, scale, channels
+        self._cache: dict[int, torch.Tensor] = {}
+
+    def __call__(self, entry) -> torch.Tensor:
+        found = self._cache.get(id(entry))
+        if found is None:
+            found = self._cache[id(entry)] = self._build(entry)
+        return found
+
+    def _build(self, entry) -> torch.Tensor:
+        shape, device = self.latent.shape, self.latent.device
+        mask = self.mask
+        if entry.concat_mask is not None:
+            mask = _prepare_mask(entry.concat_mask, shape, device)
+        if mask is None:
+            mask = torch.ones(shape[0], 1, *shape[-2:], device=device)
+            image = torch.zeros_like(self.latent)
+        elif entry.concat_image is not None:
+            image = entry.concat_image.to(device, torch.float32) * self.scale
+            if tuple(image.shape[-2:]) != tuple(shape[-2:]):
+                image = F.interpolate(image, size=tuple(shape[-2:]), mode="bilinear")
+            image = image.repeat(math.ceil(shape[0] / image.shape[0]), 1, 1, 1)[: shape[0]]
+        else:
+            image = self.latent
+        extra = torch.cat([mask, image], dim=1)
+        if extra.shape[1] != self.channels:
+            raise ValueError(f"the model takes {self.channels} extra input channels; inpainting gives {extra.shape[1]}")
+        return extra
+
+
+def _patched(model: UNetLike) -> contextlib.AbstractContextManager:
+    """The model's weight patches (LoRA) for the whole loop; models without any: nothing."""
+    patched = getattr(model, "patched", None)
+    return patched() if patched is not None else contextlib.nullcontext()
+
+
 def sample(
     model: UNetLike,
     latent: torch.Tensor,
@@ -90,6 +146,7 @@ def sample(
     force_full_denoise: bool = False,
     noise_mask: torch.Tensor | None = None,
     callback: StepCallback | None = None,
+    batch_index: Sequence[int] | None = None,
 ) -> torch.Tensor:
     """Sample a latent (unscaled VAE space [B,4,h,w]); returns the result in the same space.
 
@@ -108,18 +165,24 @@ def sample(
     device = torch.device(model.device)
     scale = float(model.latent_scale)
     clean = latent.to(device, torch.float32) * scale
-    noise = prepare_noise(latent, seed).to(device) if add_noise else torch.zeros_like(clean)
+    if batch_index is not None and len(batch_index) != latent.shape[0]:
+        batch_index = None  # stale indices (the batch changed since): plain noise
+    noise = prepare_noise(latent, seed, batch_index).to(device) if add_noise else torch.zeros_like(clean)
     sigma0, sigma_max = float(sigmas[0]), float(model_sigmas(model.alphas_cumprod)[-1])
     full = math.isclose(sigma0, sigma_max, rel_tol=1e-5) or sigma0 > sigma_max
     x = clean + noise * (math.sqrt(1.0 + sigma0**2) if full else sigma0)
 
-    denoiser = ModelDenoiser(model, positive, negative, cfg)
-    mask = None
-    if noise_mask is not None:
-        mask = _prepare_mask(noise_mask, clean.shape, device)
+    mask = _prepare_mask(noise_mask, clean.shape, device) if noise_mask is not None else None
+    concat = None
+    extra_channels = int(getattr(model, "in_channels", clean.shape[1])) - clean.shape[1]
+    if extra_channels > 0:
+        concat = InpaintConcat(clean, mask, scale, extra_channels)
+    denoiser = ModelDenoiser(model, positive, negative, cfg, concat=concat)
+    if mask is not None:
         kept_noise = noise
         if spec.inpaint_noise_offset is not None:
-            kept_noise = prepare_noise(latent, (int(seed) + spec.inpaint_noise_offset) % 2**64).to(device)
+            offset_seed = (int(seed) + spec.inpaint_noise_offset) % 2**64
+            kept_noise = prepare_noise(latent, offset_seed, batch_index).to(device)
         denoiser = MaskedDenoiser(denoiser, clean, kept_noise, mask)
 
     noise_sampler = None
@@ -128,8 +191,13 @@ def sample(
     elif spec.noise == "brownian":
         noise_sampler = BrownianNoiseSampler(x, seed)
 
-    out = spec.fn(denoiser, x, sigmas, noise_sampler=noise_sampler, callback=callback)
+    with _patched(model):
+        out = spec.fn(denoiser, x, sigmas, noise_sampler=noise_sampler, callback=callback)
+    result = out / scale
     if mask is not None:
         assert isinstance(denoiser, MaskedDenoiser)
-        out = out * mask + denoiser.noised_latent(float(sigmas[-1])) * (1.0 - mask)
-    return (out / scale).to(latent.device, torch.float32)
+        last = float(sigmas[-1])
+        # Blend in unscaled space so that the kept region is the input latent, bit for bit.
+        kept = latent.to(device, torch.float32) if last == 0.0 else denoiser.noised_latent(last) / scale
+        result = result * mask + kept * (1.0 - mask)
+    return result.to(latent.device, torch.float32)

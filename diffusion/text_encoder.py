@@ -23,22 +23,30 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Optional
+import logging
+from typing import TYPE_CHECKING, Callable, Optional, Sequence, Union
 
 import torch
 
-from diffusion.prompt_weights import parse_prompt_weights
+from diffusion.embeddings import EmbeddingLookup, vectors_for
+from diffusion.patching import WeightPatch, patched
+from diffusion.prompt_weights import EMBEDDING_PREFIX, parse_prompt_weights
 from diffusion.tokenizer import BOS_TOKEN_ID, EOS_TOKEN_ID, MAX_LENGTH, load_clip_tokenizer
 from diffusion.types import ModelFamily
 
 if TYPE_CHECKING:  # pragma: no cover
     import transformers
 
+log = logging.getLogger(__name__)
+
 CHUNK_TOKENS = MAX_LENGTH - 2  # 75 prompt tokens between BOS and EOS
 MAX_WORD_LENGTH = 8  # a word this long may be split across chunks (ComfyUI's max_word_length)
 
-# A chunk before padding: the prompt's (token id, weight) pairs, at most CHUNK_TOKENS of them.
-Chunk = list[tuple[int, float]]
+# A chunk before padding: the prompt's (token, weight) pairs, at most CHUNK_TOKENS of them;
+# a token is a vocabulary id or an EmbeddedToken (a textual-inversion vector).
+Token = Union[int, "EmbeddedToken"]
+Chunk = list[tuple[Token, float]]
+EMBEDDING_PLACEHOLDER_ID = 0  # stands in an embedding's place; its row is then overwritten
 
 
 @dataclass
@@ -51,19 +59,61 @@ class ClipEncoderSpec:
     return_pooled: bool  # SDXL's OpenCLIP-G: its projected pooled output feeds the UNet
 
 
-def tokenize_weighted(text: str) -> list[list[tuple[int, float]]]:
-    """The prompt as words, each a list of (token id, weight); no BOS/EOS."""
+class EmbeddedToken:
+    """One learned token vector of a textual-inversion embedding, per encoder name."""
+
+    __slots__ = ("vectors",)
+
+    def __init__(self, vectors: dict[str, torch.Tensor]) -> None:
+        self.vectors = vectors
+
+
+# name -> the embedding's tokens (one EmbeddedToken per vector), or None if unusable
+EmbeddingResolver = Callable[[str], Optional[list[EmbeddedToken]]]
+
+
+def _embedding_word(word: str, resolve: EmbeddingResolver) -> tuple[Optional[list[EmbeddedToken]], str]:
+    """`embedding:name,` -> (tokens, leftover text); trailing characters that are not part of
+    a known name (a comma, a full stop) are given back as ordinary text, as ComfyUI does."""
+    name = word[len(EMBEDDING_PREFIX):]
+    leftover = ""
+    while name:
+        tokens = resolve(name)
+        if tokens is not None:
+            return tokens, leftover
+        leftover = name[-1] + leftover
+        name = name[:-1]
+    return None, word
+
+
+def tokenize_weighted(text: str, resolve: Optional[EmbeddingResolver] = None) -> list[list[tuple[Token, float]]]:
+    """The prompt as words, each a list of (token id or EmbeddedToken, weight); no BOS/EOS."""
     tokenizer = load_clip_tokenizer()
-    words: list[str] = []
+    words: list[object] = []  # a str to tokenize, or a list of EmbeddedToken
     weights: list[float] = []
     for segment, weight in parse_prompt_weights(text):
         for word in segment.split():
-            words.append(word)
-            weights.append(weight)
+            if resolve is not None and word.startswith(EMBEDDING_PREFIX):
+                tokens, leftover = _embedding_word(word, resolve)
+                if tokens is None:
+                    log.warning("embedding %r not found or not usable with this model; kept as text", word)
+                else:
+                    words.append(tokens)
+                    weights.append(weight)
+                word = leftover
+            if word:
+                words.append(word)
+                weights.append(weight)
+    texts = [w for w in words if isinstance(w, str)]
     if not words:
         return []
-    ids = tokenizer(words, add_special_tokens=False)["input_ids"]
-    return [[(t, w) for t in word_ids] for word_ids, w in zip(ids, weights) if word_ids]
+    ids = iter(tokenizer(texts, add_special_tokens=False)["input_ids"] if texts else [])
+    out = []
+    for word, w in zip(words, weights):
+        word_ids = next(ids) if isinstance(word, str) else word
+        if word_ids:
+            out.append([(t, w) for t in word_ids])
+    return out
 
 
 def chunk_words(words: list[list[tuple[int, float]]]) -> list[Chunk]:
@@ -87,10 +137,16 @@ def chunk_words(words: list[list[tuple[int, float]]]) -> list[Chunk]:
 def chunk_ids(chunk: Chunk, pad_with_end: bool) -> tuple[list[int], list[float]]:
     """BOS + tokens + EOS, padded to 77; the weights of those 77 positions (1.0 off-prompt)."""
     pad = EOS_TOKEN_ID if pad_with_end else 0
-    ids = [BOS_TOKEN_ID] + [t for t, _ in chunk] + [EOS_TOKEN_ID]
+    ids = [BOS_TOKEN_ID] + [t if isinstance(t, int) else EMBEDDING_PLACEHOLDER_ID for t, _ in chunk]
+    ids.append(EOS_TOKEN_ID)
     weights = [1.0] + [w for _, w in chunk] + [1.0]
     n_pad = MAX_LENGTH - len(ids)
     return ids + [pad] * n_pad, weights + [1.0] * n_pad
+
+
+def chunk_injections(chunk: Chunk) -> list[tuple[int, EmbeddedToken]]:
+    """(position in the 77-token row, embedding vector) for each embedded token of a chunk."""
+    return [(1 + i, t) for i, (t, _) in enumerate(chunk) if isinstance(t, EmbeddedToken)]
 
 
 def _final_layer_norm(model: torch.nn.Module) -> torch.nn.Module:
@@ -105,13 +161,34 @@ def _num_layers(model: torch.nn.Module) -> int:
 
 
 def _run_encoder(
-    spec: ClipEncoderSpec, ids: list[list[int]], layer: int, want_pooled: bool
+    spec: ClipEncoderSpec,
+    ids: list[list[int]],
+    layer: int,
+    want_pooled: bool,
+    inject: Sequence[tuple[int, int, torch.Tensor]] = (),
 ) -> tuple[torch.Tensor, Optional[torch.Tensor]]:
-    """One forward over a batch of 77-token rows: (hidden [n,77,D], pooled [n,P] or None), float32."""
+    """One forward over a batch of 77-token rows: (hidden [n,77,D], pooled [n,P] or None), float32.
+
+    `inject` (row, position, vector) replaces token embeddings (textual inversion) before
+    the position embeddings are added."""
     model = spec.model
     param = next(model.parameters())
     input_ids = torch.tensor(ids, dtype=torch.long, device=param.device)
-    out = model(input_ids=input_ids, output_hidden_states=True)
+    handle = None
+    if inject:
+
+        def replace_rows(_module, _args, output):
+            output = output.clone()
+            for row, pos, vector in inject:
+                output[row, pos] = vector.to(output.device, output.dtype)
+            return output
+
+        handle = model.get_input_embeddings().register_forward_hook(replace_rows)
+    try:
+        out = model(input_ids=input_ids, output_hidden_states=True)
+    finally:
+        if handle is not None:
+            handle.remove()
     n_layers = _num_layers(model)
     if abs(layer) > n_layers or layer == n_layers:
         # Out of range (e.g. CLIPSetLastLayer -24 on a 12-layer model): the final output,
@@ -160,6 +237,7 @@ class TextEncoder:
         self.device = torch.device(device)
         self.dtype = dtype
         self.layer_idx: int | None = None
+        self.patches: tuple[WeightPatch, ...] = ()  # LoRA deltas, by encoder name
 
     def __repr__(self) -> str:
         names = "+".join(e.name for e in self.encoders)
@@ -172,20 +250,52 @@ class TextEncoder:
         clone.layer_idx = int(layer_idx)
         return clone
 
+    def with_patches(self, patches: Sequence[WeightPatch]) -> "TextEncoder":
+        """A copy sharing the modules, with `patches` added after the existing ones."""
+        clone = copy.copy(self)
+        clone.encoders = list(self.encoders)
+        clone.patches = self.patches + tuple(patches)
+        return clone
+
     def layer_for(self, spec: ClipEncoderSpec) -> int:
         return spec.default_layer if self.layer_idx is None else self.layer_idx
 
-    def tokenize(self, text: str) -> list[Chunk]:
-        """The prompt's chunks (before BOS/EOS/padding) as (token id, weight) pairs."""
-        return chunk_words(tokenize_weighted(text))
+    def tokenize(self, text: str, embeddings: Optional[EmbeddingLookup] = None) -> list[Chunk]:
+        """The prompt's chunks (before BOS/EOS/padding) as (token, weight) pairs; with a
+        lookup, `embedding:name` words become the embedding's vectors."""
+        resolve = self._resolver(embeddings) if embeddings is not None else None
+        return chunk_words(tokenize_weighted(text, resolve))
 
-    def encode(self, text: str) -> tuple[torch.Tensor, Optional[torch.Tensor]]:
+    def _resolver(self, lookup: EmbeddingLookup) -> EmbeddingResolver:
+        """An embedding is used only if it has vectors of the right width for every encoder."""
+
+        def resolve(name: str) -> Optional[list[EmbeddedToken]]:
+            embedding = lookup(name)
+            if embedding is None:
+                return None
+            per_encoder = {}
+            for spec in self.encoders:
+                width = int(spec.model.get_input_embeddings().embedding_dim)
+                vectors = vectors_for(embedding, spec.name, width)
+                if vectors is None:
+                    log.warning("embedding %r has no %d-wide vectors for clip_%s", name, width, spec.name)
+                    return None
+                per_encoder[spec.name] = vectors
+            count = min(v.shape[0] for v in per_encoder.values())
+            return [EmbeddedToken({k: v[i] for k, v in per_encoder.items()}) for i in range(count)]
+
+        return resolve
+
+    def encode(
+        self, text: str, embeddings: Optional[EmbeddingLookup] = None
+    ) -> tuple[torch.Tensor, Optional[torch.Tensor]]:
         """cond [1, 77*k, D_total] float32 CPU and pooled [1, P] float32 CPU (or None)."""
-        chunks = self.tokenize(text)
+        chunks = self.tokenize(text, embeddings)
         with torch.inference_mode():
             conds, pooled = [], None
             for spec in self.encoders:
-                z, p = self._encode_chunks(spec, chunks)
+                with patched(spec.model, [p for p in self.patches if p.component == spec.name]):
+                    z, p = self._encode_chunks(spec, chunks)
                 conds.append(z)
                 if spec.return_pooled:
                     pooled = p
@@ -199,7 +309,9 @@ class TextEncoder:
     ) -> tuple[torch.Tensor, Optional[torch.Tensor]]:
         layer = self.layer_for(spec)
         rows = [chunk_ids(c, spec.pad_with_end) for c in chunks]
-        z, pooled = _run_encoder(spec, [ids for ids, _ in rows], layer, spec.return_pooled)
+        inject = [(row, pos, token.vectors[spec.name]) for row, chunk in enumerate(chunks)
+                  for pos, token in chunk_injections(chunk)]
+        z, pooled = _run_encoder(spec, [ids for ids, _ in rows], layer, spec.return_pooled, inject)
         z = z.cpu()
         weights = torch.tensor([w for _, w in rows], dtype=torch.float32)  # [k, 77]
         if bool((weights != 1.0).any()):

@@ -6,6 +6,8 @@ mean and decode takes it back, both float32 on the CPU.
 """
 from __future__ import annotations
 
+from fractions import Fraction
+
 import torch
 
 DOWNSCALE = 8
@@ -44,6 +46,36 @@ class VAE:
         with torch.inference_mode():
             latent = self.vae.encode(pixels).latent_dist.mean
         return latent.to("cpu", torch.float32)
+
+    def _encode_raw(self, pixels: torch.Tensor) -> torch.Tensor:
+        """[B,3,H,W] in -1..1 on the device -> posterior mean [B,4,H/8,W/8] float32."""
+        with torch.inference_mode():
+            return self.vae.encode(pixels.to(self.device, self.dtype)).latent_dist.mean.float()
+
+    def _decode_raw(self, latent: torch.Tensor) -> torch.Tensor:
+        """[B,4,h,w] -> pixels [B,3,8h,8w] in about -1..1, float32 on the device."""
+        with torch.inference_mode():
+            return self.vae.decode(latent.to(self.device, self.dtype)).sample.float()
+
+    def encode_tiled(self, image: torch.Tensor, tile_size: int = 512, overlap: int = 64) -> torch.Tensor:
+        """Like `encode`, tile by tile (pixels), overlaps blended: bounded memory for big images."""
+        from .tiling import tiled_map
+
+        pixels = crop_to_multiple(image)[..., :3].permute(0, 3, 1, 2) * 2.0 - 1.0
+        tile = max(DOWNSCALE, (tile_size // DOWNSCALE) * DOWNSCALE)
+        latent = tiled_map(pixels, self._encode_raw, tile, overlap, Fraction(1, DOWNSCALE), align=DOWNSCALE)
+        return latent.to("cpu", torch.float32)
+
+    def decode_tiled(self, latent: torch.Tensor, tile_size: int = 512, overlap: int = 64) -> torch.Tensor:
+        """Like `decode`, tile by tile (tile_size and overlap in pixels), overlaps blended."""
+        from .tiling import tiled_map
+
+        if latent.ndim != 4 or latent.shape[1] != self.latent_channels:
+            raise ValueError(f"expected a latent [B,{self.latent_channels},h,w], got shape {tuple(latent.shape)}")
+        tile = max(1, tile_size // DOWNSCALE)
+        pixels = tiled_map(latent.float(), self._decode_raw, tile, overlap // DOWNSCALE, DOWNSCALE)
+        image = ((pixels + 1.0) / 2.0).clamp(0.0, 1.0)
+        return image.permute(0, 2, 3, 1).to("cpu").contiguous()
 
     def decode(self, latent: torch.Tensor) -> torch.Tensor:
         """[B,4,h,w] unscaled latent -> [B,8h,8w,3] image in 0..1, float32 CPU."""

@@ -1,6 +1,10 @@
 """Text encoding and conditioning nodes."""
 from __future__ import annotations
 
+from typing import Any
+
+from diffusion.prompt_weights import EMBEDDING_PREFIX
+
 from .registry import Node, register_node
 from .spec import Int, Output, Socket, String
 
@@ -27,8 +31,24 @@ class CLIPTextEncode(Node):
     OUTPUTS = (Output("CONDITIONING", "CONDITIONING"),)
 
     def execute(self, ctx, text: str, clip) -> tuple:
-        cond, pooled = clip.encode(text)
+        lookup = None
+        if EMBEDDING_PREFIX in text:
+            from diffusion.embeddings import EmbeddingFolder
+
+            lookup = EmbeddingFolder(ctx.folders.model_dirs("embeddings"))
+        cond, pooled = clip.encode(text, lookup) if lookup is not None else clip.encode(text)
         return ([[cond, {"pooled_output": pooled}]],)
+
+    @classmethod
+    def fingerprint(cls, folders: Any, text: str = "", **_: Any) -> Any:
+        """A prompt naming embeddings re-runs when the embedding files change."""
+        if folders is None or EMBEDDING_PREFIX not in str(text):
+            return None
+        stamps = []
+        for root in folders.model_dirs("embeddings"):
+            if root.is_dir():
+                stamps += sorted([p.name, p.stat().st_mtime_ns] for p in root.rglob("*") if p.is_file())
+        return stamps
 
 
 @register_node("ConditioningCombine", category="conditioning", display_name="Conditioning (Combine)")

@@ -4,7 +4,7 @@ from __future__ import annotations
 from typing import Any
 
 from .registry import Node, register_node
-from .spec import Combo, Output
+from .spec import Combo, Float, Output, Socket
 
 
 def _file_fingerprint(folders: Any, kind: str, name: str) -> Any:
@@ -59,3 +59,61 @@ class VAELoader(Node):
     @classmethod
     def fingerprint(cls, folders: Any, vae_name: str = "", **_: Any) -> Any:
         return _file_fingerprint(folders, "vae", vae_name)
+
+
+def _lora_strength(tooltip: str) -> Float:
+    return Float(default=1.0, min=-100.0, max=100.0, step=0.01, tooltip=tooltip)
+
+
+def _apply_lora(ctx, lora_name: str, model, clip, strength_model: float, strength_clip: float):
+    """Shared body of the LoRA loaders: patched clones; the inputs stay as they were."""
+    from diffusion.checkpoint_io import read_state_dict
+    from diffusion.lora import resolve_lora
+
+    if strength_model == 0 and strength_clip == 0:
+        return model, clip
+    sd = read_state_dict(ctx.folders.model_path("loras", lora_name))
+    found = resolve_lora(sd, model if strength_model != 0 else None, clip if strength_clip != 0 else None,
+                         strength_model, strength_clip)
+    if found.unmatched and not found.model and not found.clip:
+        raise ValueError(f"{lora_name}: no entry fits this model ({len(found.unmatched)} entries unmatched)")
+    new_model = model.with_patches(found.model) if found.model else model
+    new_clip = clip.with_patches(found.clip) if (clip is not None and found.clip) else clip
+    return new_model, new_clip
+
+
+@register_node("LoraLoader", category="loaders", display_name="Load LoRA")
+class LoraLoader(Node):
+    """Adds a LoRA to the model and the text encoder. The base weights are shared, never
+    changed: the LoRA is added only while the patched copies run, and several chain."""
+
+    model = Socket("MODEL", tooltip="The diffusion model the LoRA is applied to.")
+    clip = Socket("CLIP", tooltip="The text encoder the LoRA is applied to.")
+    lora_name = Combo(choices=_models("loras"), tooltip="The LoRA file in models/loras.")
+    strength_model = _lora_strength("How strongly to change the diffusion model; negative inverts.")
+    strength_clip = _lora_strength("How strongly to change the text encoder; negative inverts.")
+    OUTPUTS = (Output("MODEL", "MODEL"), Output("CLIP", "CLIP"))
+
+    def execute(self, ctx, model, clip, lora_name: str, strength_model: float, strength_clip: float) -> tuple:
+        return _apply_lora(ctx, lora_name, model, clip, strength_model, strength_clip)
+
+    @classmethod
+    def fingerprint(cls, folders: Any, lora_name: str = "", **_: Any) -> Any:
+        return _file_fingerprint(folders, "loras", lora_name)
+
+
+@register_node("LoraLoaderModelOnly", category="loaders", display_name="Load LoRA (model only)")
+class LoraLoaderModelOnly(Node):
+    """Adds a LoRA to the diffusion model only."""
+
+    model = Socket("MODEL")
+    lora_name = Combo(choices=_models("loras"))
+    strength_model = Float(default=1.0, min=-100.0, max=100.0, step=0.01)
+    OUTPUTS = (Output("MODEL", "MODEL"),)
+
+    def execute(self, ctx, model, lora_name: str, strength_model: float) -> tuple:
+        return (_apply_lora(ctx, lora_name, model, None, strength_model, 0.0)[0],)
+
+    @classmethod
+    def fingerprint(cls, folders: Any, lora_name: str = "", **_: Any) -> Any:
+        return _file_fingerprint(folders, "loras", lora_name)

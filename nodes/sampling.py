@@ -46,6 +46,7 @@ def run_sampler(ctx, model, latent: dict, positive, negative, **options: Any) ->
         positive,
         negative,
         noise_mask=latent.get("noise_mask"),
+        batch_index=latent.get("batch_index"),
         callback=_step_callback(ctx, model),
         **options,
     )

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from .registry import Node, register_node
-from .spec import Output, Socket
+from .spec import Int, Output, Socket
 
 
 @register_node("VAEDecode", category="latent", display_name="VAE Decode")
@@ -27,3 +27,40 @@ class VAEEncode(Node):
 
     def execute(self, ctx, pixels, vae) -> tuple:
         return ({"samples": vae.encode(pixels[..., :3])},)
+
+
+@register_node("VAEDecodeTiled", category="_for_testing", display_name="VAE Decode (Tiled)")
+class VAEDecodeTiled(Node):
+    """Decodes latents tile by tile (sizes in pixels), blending the overlaps: for images too
+    big to decode at once."""
+
+    samples = Socket("LATENT")
+    vae = Socket("VAE")
+    tile_size = Int(default=512, min=64, max=4096, step=32)
+    overlap = Int(default=64, min=0, max=4096, step=32)
+    temporal_size = Int(default=64, min=8, max=4096, step=4, optional=True, tooltip="For video VAEs; unused.")
+    temporal_overlap = Int(default=8, min=4, max=4096, step=4, optional=True, tooltip="For video VAEs; unused.")
+    OUTPUTS = (Output("IMAGE", "IMAGE"),)
+
+    def execute(self, ctx, samples: dict, vae, tile_size: int, overlap: int = 64, temporal_size: int = 64,
+                temporal_overlap: int = 8) -> tuple:
+        overlap = min(overlap, tile_size // 4)  # as ComfyUI: at most a quarter of the tile
+        return (vae.decode_tiled(samples["samples"], tile_size, overlap),)
+
+
+@register_node("VAEEncodeTiled", category="_for_testing", display_name="VAE Encode (Tiled)")
+class VAEEncodeTiled(Node):
+    """Encodes images tile by tile (sizes in pixels), blending the overlaps."""
+
+    pixels = Socket("IMAGE")
+    vae = Socket("VAE")
+    tile_size = Int(default=512, min=64, max=4096, step=64)
+    overlap = Int(default=64, min=0, max=4096, step=32)
+    temporal_size = Int(default=64, min=8, max=4096, step=4, optional=True, tooltip="For video VAEs; unused.")
+    temporal_overlap = Int(default=8, min=4, max=4096, step=4, optional=True, tooltip="For video VAEs; unused.")
+    OUTPUTS = (Output("LATENT", "LATENT"),)
+
+    def execute(self, ctx, pixels, vae, tile_size: int, overlap: int = 64, temporal_size: int = 64,
+                temporal_overlap: int = 8) -> tuple:
+        overlap = min(overlap, tile_size // 4)
+        return ({"samples": vae.encode_tiled(pixels, tile_size, overlap)},)

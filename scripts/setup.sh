@@ -16,3 +16,9 @@ if [ ! -f "$stamp" ]; then
   .venv/bin/python -m pip install --disable-pip-version-check -q -r "$requirements"
   touch "$stamp"
 fi
+# Browser tests drive Debian's Chromium (`playwright install` needs the network).
+if [ "${1:-}" = "--test" ] && [ ! -x /usr/bin/chromium ]; then
+  sudo=""
+  [ "$(id -u)" -ne 0 ] && sudo="sudo"
+  $sudo apt-get update -qq && $sudo apt-get install -y -qq chromium
+fi

@@ -19,7 +19,7 @@ from nodes.folders import UnsafePathError, safe_join
 from nodes.registry import REGISTRY as CORE_REGISTRY
 from nodes.registry import NodeRegistry
 
-from . import routes_files, routes_info, routes_prompt, websocket
+from . import routes_files, routes_info, routes_prompt, routes_workflows, websocket
 from .clients import ClientRegistry
 from .config import ServerConfig
 from .errors import ApiError
@@ -30,7 +30,7 @@ from .state import CLIENTS, CONFIG, EXECUTOR, FOLDERS, QUEUE, REGISTRY
 
 log = logging.getLogger(__name__)
 BRIDGE = web.AppKey("bridge", EventBridge)
-ROUTE_MODULES = (routes_prompt, routes_files, routes_info, websocket)
+ROUTE_MODULES = (routes_prompt, routes_files, routes_info, routes_workflows, websocket)
 
 
 def create_app(config: ServerConfig, registry: Optional[NodeRegistry] = None) -> web.Application:

@@ -103,17 +103,20 @@ def _clip(name: str):
 
 
 def build_tiny_diffusers_parts(
-    family: ModelFamily, seed: int = 0, prediction_type: PredictionType = PredictionType.EPSILON
+    family: ModelFamily, seed: int = 0, prediction_type: PredictionType = PredictionType.EPSILON,
+    unet_in_channels: int = 4,
 ) -> dict[str, Any]:
     """Random tiny modules: {"family", "prediction_type", "unet", "vae", "text_encoder"
-    (CLIP-L, or OpenCLIP-H for SD2), SDXL also "text_encoder_2" (OpenCLIP-G with projection)}."""
+    (CLIP-L, or OpenCLIP-H for SD2), SDXL also "text_encoder_2" (OpenCLIP-G with projection)}.
+    `unet_in_channels=9` makes an inpainting UNet (latent + mask + masked image)."""
     from diffusers import AutoencoderKL, UNet2DConditionModel
 
     family = ModelFamily(family)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         parts: dict[str, Any] = {"family": family, "prediction_type": PredictionType(prediction_type)}
-        parts["unet"] = UNet2DConditionModel(sample_size=8, norm_num_groups=32, **UNET_KWARGS[family])
+        parts["unet"] = UNet2DConditionModel(sample_size=8, norm_num_groups=32, in_channels=unet_in_channels,
+                                             **UNET_KWARGS[family])
         vae_channels = VAE_CHANNELS[family]
         parts["vae"] = AutoencoderKL(
             block_out_channels=vae_channels,
@@ -159,7 +162,8 @@ def save_diffusers_folder(parts: dict[str, Any], folder: Union[str, os.PathLike]
 
 
 def write_tiny_checkpoint(
-    path: Union[str, os.PathLike], family: ModelFamily = ModelFamily.SD1, seed: int = 0, v_pred: bool = False
+    path: Union[str, os.PathLike], family: ModelFamily = ModelFamily.SD1, seed: int = 0, v_pred: bool = False,
+    unet_in_channels: int = 4,
 ) -> Path:
     """Build and save a tiny checkpoint in one call; `path` is a file, or a folder to put
     `tiny_<family>.safetensors` in. Returns the file's path."""
@@ -168,5 +172,45 @@ def write_tiny_checkpoint(
     if path.is_dir():
         path = path / f"tiny_{family.value}.safetensors"
     pred = PredictionType.V_PREDICTION if v_pred else PredictionType.EPSILON
-    parts = build_tiny_diffusers_parts(family, seed=seed, prediction_type=pred)
+    parts = build_tiny_diffusers_parts(family, seed=seed, prediction_type=pred, unet_in_channels=unet_in_channels)
     return write_original_checkpoint(parts, family, path, v_pred=v_pred)
+
+
+def build_tiny_controlnet(unet, seed: int = 7):
+    """A ControlNetModel shaped like `unet`'s encoder half, every weight perturbed (so its
+    zero convolutions are not zero and its residuals show)."""
+    from diffusers import ControlNetModel
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        net = ControlNetModel.from_unet(unet, conditioning_embedding_out_channels=(8, 8, 16, 16))
+        _perturb(net, torch.Generator().manual_seed(seed + 1), scale=0.05)
+    return net.eval().requires_grad_(False)
+
+
+def controlnet_to_original(net, unet) -> dict[str, torch.Tensor]:
+    """A ControlNetModel in the original single-file layout (control_model.*), with the
+    encoder's names taken from the UNet exporter and the ControlNet-only parts mapped here."""
+    from diffusion.export import unet_ldm_names
+
+    names = {k: v[len("model.diffusion_model."):] for k, v in unet_ldm_names(unet).items()}
+    blocks = len(net.controlnet_cond_embedding.blocks)
+    out = {}
+    for key, value in net.state_dict().items():
+        param = key.rsplit(".", 1)[-1]
+        if key in names:
+            new = names[key]
+        elif key.startswith("controlnet_cond_embedding.conv_in."):
+            new = f"input_hint_block.0.{param}"
+        elif key.startswith("controlnet_cond_embedding.blocks."):
+            new = f"input_hint_block.{2 * int(key.split('.')[2]) + 2}.{param}"
+        elif key.startswith("controlnet_cond_embedding.conv_out."):
+            new = f"input_hint_block.{2 * blocks + 2}.{param}"
+        elif key.startswith("controlnet_down_blocks."):
+            new = f"zero_convs.{key.split('.')[1]}.0.{param}"
+        elif key.startswith("controlnet_mid_block."):
+            new = f"middle_block_out.0.{param}"
+        else:
+            raise KeyError(f"no original-layout name for {key}")
+        out["control_model." + new] = value.detach().clone().contiguous()
+    return out

@@ -4,6 +4,9 @@ Same module types and key layout as SD1 (CLIP text encoder with the real tokeniz
 UNet2DConditionModel with cross-attention, AutoencoderKL with 8x downsampling and 4
 latent channels), so the trained weights ship as an ordinary SD1 single-file checkpoint.
 Widths are multiples of 32 because the loader rebuilds the model with SD's GroupNorm(32).
+The VAE's full-resolution blocks are 64 wide, two channels per GroupNorm group: with one
+channel per group, a flat-coloured region normalises to a sign, and the decoder cannot
+say which colour it is.
 """
 from __future__ import annotations
 
@@ -19,7 +22,7 @@ def build_vae() -> torch.nn.Module:
     from diffusers import AutoencoderKL
 
     return AutoencoderKL(
-        block_out_channels=(32, 64, 64, 64),
+        block_out_channels=(64, 64, 128, 128),
         down_block_types=("DownEncoderBlock2D",) * 4,
         up_block_types=("UpDecoderBlock2D",) * 4,
         layers_per_block=1,

@@ -181,6 +181,17 @@ def _bare_position(position: str, rng: random.Random) -> str:
     return position
 
 
+def _size_word(size: str, rng: random.Random) -> str:
+    """Mostly the plain word, sometimes a synonym people type."""
+    if rng.random() >= 0.2:
+        return size
+    return rng.choice(["tiny", "little"] if size == "small" else ["big", "huge"])
+
+
+def _colour_word(colour: str, rng: random.Random) -> str:
+    return "grey" if colour == "gray" and rng.random() < 0.3 else colour
+
+
 def caption(scene: Scene, rng: random.Random) -> str:
     """A varied caption naming shape and colour, and size/position/background sometimes.
 
@@ -191,15 +202,15 @@ def caption(scene: Scene, rng: random.Random) -> str:
     with_background = rng.random() >= 0.15
     style = rng.random()
 
-    noun = f"{scene.size} " if with_size else ""
-    noun += f"{scene.colour} {scene.shape}"
+    noun = f"{_size_word(scene.size, rng)} " if with_size else ""
+    noun += f"{_colour_word(scene.colour, rng)} {scene.shape}"
 
     if style < 0.15:  # terse, comma separated: "blue square, centre, white background"
         parts = [noun]
         if with_position:
             parts.append(_bare_position(scene.position, rng))
         if with_background:
-            parts.append(f"{scene.background} background")
+            parts.append(f"{_colour_word(scene.background, rng)} background")
         return ", ".join(parts)
 
     phrase = f"{_article(noun)} {noun}"
@@ -207,14 +218,15 @@ def caption(scene: Scene, rng: random.Random) -> str:
         phrase += " " + _position_phrase(scene.position, rng)
 
     if style < 0.30 and with_background:  # background first
-        lead = rng.choice([_article(scene.background), "a plain"])
-        return f"{lead} {scene.background} background with {phrase}"
+        background = _colour_word(scene.background, rng)
+        lead = rng.choice([_article(background), "a plain"])
+        return f"{lead} {background} background with {phrase}"
 
     prefix = rng.choice(["", "", "", "a picture of ", "an image of ", "a drawing of ",
                          "a simple drawing of "])
     text = prefix + phrase
     if with_background:
-        bg = scene.background
+        bg = _colour_word(scene.background, rng)
         a = _article(bg)
         text += rng.choice([f" on {a} {bg} background", f" on {a} {bg} background",
                             f", {bg} background", f" against {a} {bg} background",

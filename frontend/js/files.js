@@ -1,0 +1,92 @@
+// Workflow files: UI-format save/load, API export, PNG drops, templates, autosave.
+
+import { graphToApi } from "./convert.js";
+import { pngTextChunks } from "./png.js";
+
+const AUTOSAVE_KEY = "studio.workflow";
+
+function download(name, text) {
+  const a = document.createElement("a");
+  a.href = URL.createObjectURL(new Blob([text], { type: "application/json" }));
+  a.download = name;
+  document.body.appendChild(a);
+  a.click();
+  setTimeout(() => { URL.revokeObjectURL(a.href); a.remove(); }, 0);
+}
+
+export function isApiFormat(data) {
+  if (!data || typeof data !== "object" || Array.isArray(data) || Array.isArray(data.nodes)) return false;
+  const values = Object.values(data);
+  return values.length > 0 && values.every((v) => v && typeof v === "object" && typeof v.class_type === "string");
+}
+
+/** Load parsed JSON of either format into the app. */
+export function loadData(app, data, source = "workflow") {
+  if (data && Array.isArray(data.nodes)) return app.loadUi(data, source);
+  if (isApiFormat(data)) return app.loadApi(data, source);
+  if (data?.prompt && isApiFormat(data.prompt)) return app.loadApi(data.prompt, source);
+  throw new Error(`${source}: neither a UI-format nor an API-format workflow`);
+}
+
+/** Parse a dropped or chosen file (.json or .png) and load the workflow in it. */
+export async function loadFile(app, file) {
+  try {
+    if (file.type === "image/png" || /\.png$/i.test(file.name)) {
+      const chunks = pngTextChunks(await file.arrayBuffer());
+      if (chunks.workflow) return loadData(app, JSON.parse(chunks.workflow), file.name);
+      if (chunks.prompt) return loadData(app, JSON.parse(chunks.prompt), file.name);
+      throw new Error(`${file.name} carries no workflow`);
+    }
+    return loadData(app, JSON.parse(await file.text()), file.name);
+  } catch (err) {
+    app.toast(`Could not load ${file.name}: ${err.message}`, "error");
+    return null;
+  }
+}
+
+export function saveWorkflow(app, name = "workflow.json") { download(name, JSON.stringify(app.graph.serialize(), null, 1)); }
+
+export function exportApi(app, name = "workflow_api.json") { download(name, JSON.stringify(graphToApi(app.graph), null, 1)); }
+
+export function chooseFile(accept, then) {
+  const input = document.createElement("input");
+  input.type = "file";
+  input.accept = accept;
+  input.style.display = "none";
+  input.addEventListener("change", () => { if (input.files[0]) then(input.files[0]); input.remove(); });
+  document.body.appendChild(input);
+  input.click();
+}
+
+export function installDrop(app, target) {
+  target.addEventListener("dragover", (e) => { e.preventDefault(); });
+  target.addEventListener("drop", (e) => {
+    e.preventDefault();
+    const file = e.dataTransfer?.files?.[0];
+    if (!file) return;
+    // An image dropped on a node with an upload widget (Load Image) is uploaded into it.
+    const node = file.type.startsWith("image/") && app.nodeAtClient(e.clientX, e.clientY);
+    const upload = node && node.widgets.find((w) => w.type === "UPLOAD");
+    if (upload) app.uploadInto(node, upload, file);
+    else loadFile(app, file);
+  });
+}
+
+export function autosave(app) {
+  try { localStorage.setItem(AUTOSAVE_KEY, JSON.stringify(app.graph.serialize())); } catch { /* full or disabled */ }
+}
+
+export function autosaved() {
+  try { const t = localStorage.getItem(AUTOSAVE_KEY); return t ? JSON.parse(t) : null; } catch { return null; }
+}
+
+export async function listTemplates(app) {
+  const r = await app.api.templates();
+  return r.ok ? r.data : [];
+}
+
+export async function openTemplate(app, name) {
+  const r = await app.api.template(name);
+  if (!r.ok) { app.toast(`No template ${name}`, "error"); return; }
+  loadData(app, r.data, name);
+}

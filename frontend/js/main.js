@@ -1,0 +1,315 @@
+// The editor application: wires the graph model, renderer, interaction, panels, API and files.
+
+import { Api } from "./api.js";
+import { Graph, MODE_NORMAL } from "./graph.js";
+import { Schema } from "./schema.js";
+import { Renderer } from "./renderer.js";
+import { Interaction } from "./interaction.js";
+import { Panels } from "./panels.js";
+import { UndoHistory } from "./undo.js";
+import { apiToGraph } from "./convert.js";
+import { fitSize, nodeBounds } from "./layout.js";
+import { copySelection, installPasteEvent, pasteFromStorage } from "./clipboard.js";
+import { autosave, autosaved, chooseFile, installDrop } from "./files.js";
+import { followRuns, queueGraph } from "./runner.js";
+import { testHook } from "./testhook.js";
+import { installTooltips } from "./tooltip.js";
+
+const DEFAULT_WORKFLOW = "txt2img.json";
+
+class App {
+  constructor() {
+    this.api = new Api();
+    this.canvas = document.getElementById("graph-canvas");
+    this.minimap = document.getElementById("minimap");
+    this.view = { x: 0, y: 0, scale: 1 };
+    this.state = { selected: new Set(), running: null, progress: null, dragLink: null, box: null, preview: null, previewNode: null };
+    this.lastLoad = null;
+    this.saveTimer = 0;
+  }
+
+  async start() {
+    this.schema = new Schema(await this.api.objectInfo());
+    this.graph = new Graph(this.schema);
+    this.renderer = new Renderer(this, this.canvas, this.minimap);
+    this.interaction = new Interaction(this);
+    installTooltips(this, this.interaction);
+    this.panels = new Panels(this);
+    this.undoHistory = new UndoHistory(() => JSON.stringify(this.graph.serialize()), (s) => this.restore(s));
+    addEventListener("resize", () => this.renderer.resize());
+    this.renderer.resize();
+    installDrop(this, document.body);
+    installPasteEvent(this);
+    followRuns(this);
+    const saved = autosaved();
+    let restored = false;
+    if (saved?.nodes?.length) {
+      try { this.loadUi(saved, "autosave", { fit: false, quiet: true }); restored = true; } catch (err) { console.warn(err); }
+      if (saved.extra?.ds) { this.view.x = saved.extra.ds.offset[0]; this.view.y = saved.extra.ds.offset[1]; this.view.scale = saved.extra.ds.scale; }
+    }
+    if (!restored) await this.loadDefault();
+    this.undoHistory.reset();
+    this.api.connect();
+    this.ready = true;
+    document.body.dataset.ready = "1";
+    this.redraw();
+  }
+
+  // ---- view --------------------------------------------------------------------------
+  toGraph(sx, sy) { return [(sx - this.view.x) / this.view.scale, (sy - this.view.y) / this.view.scale]; }
+  toScreen(gx, gy) { return [gx * this.view.scale + this.view.x, gy * this.view.scale + this.view.y]; }
+  redraw() { this.renderer?.requestDraw(); }
+
+  zoomAt(sx, sy, k) {
+    const v = this.view;
+    const scale = Math.min(4, Math.max(0.05, v.scale * k));
+    const [gx, gy] = this.toGraph(sx, sy);
+    v.scale = scale; v.x = sx - gx * scale; v.y = sy - gy * scale;
+    this.viewChanged();
+    this.redraw();
+  }
+
+  centerOn(gx, gy) {
+    this.view.x = this.renderer.width / 2 - gx * this.view.scale;
+    this.view.y = this.renderer.height / 2 - gy * this.view.scale;
+    this.viewChanged(); this.redraw();
+  }
+
+  fitView() {
+    if (!this.graph.nodes.length) { this.view = Object.assign(this.view, { x: 0, y: 0, scale: 1 }); this.redraw(); return; }
+    const b = [0, 0, 0, 0];
+    let x0 = Infinity, y0 = Infinity, x1 = -Infinity, y1 = -Infinity;
+    for (const n of this.graph.nodes) { nodeBounds(n, b); x0 = Math.min(x0, b[0]); y0 = Math.min(y0, b[1]); x1 = Math.max(x1, b[0] + b[2]); y1 = Math.max(y1, b[1] + b[3]); }
+    const w = this.renderer.width, h = this.renderer.height;
+    const s = Math.min(1, Math.max(0.05, Math.min((w - 40) / (x1 - x0), (h - 40) / (y1 - y0))));
+    this.view.scale = s; this.view.x = (w - (x1 - x0) * s) / 2 - x0 * s; this.view.y = (h - (y1 - y0) * s) / 2 - y0 * s;
+    this.viewChanged(); this.redraw();
+  }
+
+  viewChanged() {
+    this.graph.extra.ds = { offset: [this.view.x, this.view.y], scale: this.view.scale };
+    this.scheduleAutosave();
+  }
+
+  // ---- edits -------------------------------------------------------------------------
+  commit() {
+    this.undoHistory?.commit();
+    this.scheduleAutosave();
+    this.redraw();
+  }
+
+  scheduleAutosave() {
+    clearTimeout(this.saveTimer);
+    this.saveTimer = setTimeout(() => autosave(this), 300);
+  }
+
+  addNode(type, gx, gy) {
+    const node = this.schema.createNode(type);
+    if (!node) { this.toast(`Unknown node type ${type}`, "error"); return null; }
+    node.pos = [Math.round(gx), Math.round(gy)];
+    fitSize(node);
+    this.graph.add(node);
+    this.state.selected.clear();
+    this.state.selected.add(node);
+    this.redraw();
+    return node;
+  }
+
+  removeNodes(nodes) {
+    for (const n of nodes) { this.graph.remove(n); this.state.selected.delete(n); }
+    this.commit();
+  }
+
+  toggleMode(nodes, mode) {
+    if (!nodes.length) return;
+    const all = nodes.every((n) => n.mode === mode);
+    for (const n of nodes) n.mode = all ? MODE_NORMAL : mode;
+    this.graph.changed();
+    this.commit();
+  }
+
+  groupSelection() {
+    const nodes = [...this.state.selected];
+    if (!nodes.length) return;
+    const b = [0, 0, 0, 0];
+    let x0 = Infinity, y0 = Infinity, x1 = -Infinity, y1 = -Infinity;
+    for (const n of nodes) { nodeBounds(n, b); x0 = Math.min(x0, b[0]); y0 = Math.min(y0, b[1]); x1 = Math.max(x1, b[0] + b[2]); y1 = Math.max(y1, b[1] + b[3]); }
+    this.graph.groups.push({ title: "Group", bounding: [x0 - 10, y0 - 40, x1 - x0 + 20, y1 - y0 + 50], color: "#3f789e" });
+    this.graph.changed();
+    this.commit();
+  }
+
+  copy() { copySelection(this); }
+
+  paste(screenPos) {
+    const [gx, gy] = this.toGraph(...(screenPos || this.interaction.mouse));
+    const nodes = pasteFromStorage(this, gx, gy);
+    if (nodes.length) this.commit();
+  }
+
+  undo() { if (this.undoHistory.undo()) this.redraw(); }
+  redo() { if (this.undoHistory.redo()) this.redraw(); }
+
+  restore(text) {
+    const keep = new Map(this.graph.nodes.map((n) => [n.id, { images: n.images, thumbnail: n.thumbnail, preview: n.preview }]));
+    const selected = new Set([...this.state.selected].map((n) => n.id));
+    this.graph.load(JSON.parse(text));
+    this.state.selected.clear();
+    for (const n of this.graph.nodes) {
+      Object.assign(n, keep.get(n.id) || {});
+      this.afterLoadNode(n);
+      if (selected.has(n.id)) this.state.selected.add(n);
+    }
+    this.scheduleAutosave();
+  }
+
+  widgetChanged(node, w) {
+    if (node.widgets.some((x) => x.type === "UPLOAD" && x.options.target === w.name)) this.loadThumbnail(node);
+    this.graph.changed();
+    this.commit();
+  }
+
+  loadThumbnail(node) {
+    const up = node.widgets.find((x) => x.type === "UPLOAD");
+    const target = up && node.widgets.find((x) => x.name === up.options.target);
+    if (!target?.value) { node.thumbnail = null; return; }
+    const img = new Image();
+    img.onload = () => { fitSize(node); this.redraw(); };
+    img.src = this.api.viewUrl({ filename: String(target.value), type: "input" });
+    node.thumbnail = img;
+  }
+
+  chooseUpload(node, w) { chooseFile("image/*", (file) => this.uploadInto(node, w, file)); }
+
+  async uploadInto(node, w, file) {
+    try {
+      const r = await this.api.uploadImage(file);
+      const name = r.subfolder ? `${r.subfolder}/${r.name}` : r.name;
+      const target = node.widgets.find((x) => x.name === w.options.target);
+      if (!target.options.values.includes(name)) target.options.values.push(name);
+      target.value = name;
+      this.widgetChanged(node, target);
+    } catch (err) { this.toast(err.message, "error"); }
+  }
+
+  /** After a wire is made: a fresh Primitive takes the widget it now feeds. */
+  linkMade(link) {
+    const origin = this.graph.getNode(link.origin_id), target = this.graph.getNode(link.target_id);
+    const inp = target?.inputs[link.target_slot];
+    if (origin?.type !== "PrimitiveNode" || origin.widgets.length || !inp?.widget) return;
+    const i = target.widgets.findIndex((w) => w.name === inp.widget.name);
+    if (i < 0) return;
+    const copy = (w) => ({ ...w, options: { ...w.options }, error: null });
+    origin.widgets = [{ ...copy(target.widgets[i]), name: "value" }];
+    if (target.widgets[i + 1]?.type === "CONTROL") origin.widgets.push({ ...copy(target.widgets[i + 1]), options: { ...target.widgets[i + 1].options, target: "value" } });
+    origin.outputs[0].type = inp.type;
+    origin.title = inp.widget.name;
+    fitSize(origin);
+    this.graph.changed();
+    this.commit();
+  }
+
+  /** The topmost node under a client (page) point, or null. */
+  nodeAtClient(cx, cy) {
+    const r = this.canvas.getBoundingClientRect();
+    const [gx, gy] = this.toGraph(cx - r.left, cy - r.top);
+    return this.interaction.hit(gx, gy)?.node ?? null;
+  }
+
+  /** Show a widget as an input socket (to wire a value in), or back as a widget. */
+  toggleWidgetInput(node, w) {
+    const i = node.inputs.findIndex((x) => x.widget?.name === w.name);
+    if (i >= 0) {
+      this.graph.disconnectInput(node, i);
+      node.inputs.splice(i, 1);
+      for (const link of this.graph.links.values()) if (link.target_id === node.id && link.target_slot > i) {
+        link.target_slot--;
+      }
+    } else {
+      const type = w.type === "COMBO" ? "COMBO" : w.type;
+      node.inputs.push({ name: w.name, type, link: null, widget: { name: w.name } });
+    }
+    fitSize(node);
+    this.graph.changed();
+    this.commit();
+  }
+
+  afterLoadNode(node) {
+    fitSize(node);
+    if (node.widgets.some((x) => x.type === "UPLOAD") && !node.thumbnail) this.loadThumbnail(node);
+  }
+
+  // ---- loading -----------------------------------------------------------------------
+  finishLoad(unknown, source, { fit = true, quiet = false } = {}) {
+    this.state.selected.clear();
+    this.state.running = null;
+    for (const n of this.graph.nodes) this.afterLoadNode(n);
+    if (fit) this.fitView();
+    if (unknown.length) this.toast(`Missing node types (kept as placeholders): ${unknown.join(", ")}`, "error");
+    else if (!quiet) this.toast(`Loaded ${source}`, "info");
+    this.unknownTypes = unknown;
+    this.commit();
+    this.renderer.draw();
+  }
+
+  loadUi(data, source = "workflow", options = {}) {
+    const t0 = performance.now();
+    const unknown = this.graph.load(data);
+    this.finishLoad(unknown, source, options);
+    this.lastLoad = { ms: performance.now() - t0, nodes: this.graph.nodes.length, source };
+    return unknown;
+  }
+
+  loadApi(prompt, source = "workflow", options = {}) {
+    const t0 = performance.now();
+    const unknown = apiToGraph(this.graph, this.schema, prompt);
+    this.finishLoad(unknown, source, options);
+    this.lastLoad = { ms: performance.now() - t0, nodes: this.graph.nodes.length, source };
+    return unknown;
+  }
+
+  async loadDefault() {
+    const r = await this.api.template(DEFAULT_WORKFLOW);
+    if (!r.ok) { this.toast("No default workflow", "error"); return; }
+    this.loadApi(r.data, "default workflow", { quiet: true });
+    // Model names in the shipped file may not exist here: take the first available file.
+    for (const node of this.graph.nodes) for (const w of node.widgets) {
+      if (w.type === "COMBO" && w.options.values.length && !w.options.values.includes(w.value)) w.value = w.options.values[0];
+    }
+    this.commit();
+  }
+
+  newGraph() {
+    this.graph.clear();
+    this.state.selected.clear();
+    this.view.x = 0; this.view.y = 0; this.view.scale = 1;
+    this.commit();
+  }
+
+  async refreshDefs(manual = false) {
+    try {
+      this.schema.update(await this.api.objectInfo());
+    } catch (err) { this.toast(err.message, "error"); return; }
+    for (const node of this.graph.nodes) {
+      const fresh = this.schema.createNode(node.type);
+      if (!fresh) continue;
+      for (const w of node.widgets) {
+        const f = fresh.widgets.find((x) => x.name === w.name);
+        if (w.type === "COMBO" && f?.type === "COMBO") w.options.values = f.options.values;
+      }
+    }
+    if (manual) this.toast("Node definitions refreshed", "info");
+    this.redraw();
+  }
+
+  queue(count = 1, front = false) { return queueGraph(this, count, front); }
+  toast(message, kind) { this.panels?.toast(message, kind); }
+}
+
+const app = new App();
+window.studio = testHook(app);
+app.start().catch((err) => {
+  console.error(err);
+  document.body.dataset.error = String(err);
+  app.toast(`Start failed: ${err.message}`, "error");
+});

@@ -1,0 +1,92 @@
+// The DOM around the canvas: toolbar, templates menu, queue/history panel, toasts.
+
+import { chooseFile, exportApi, listTemplates, loadFile, openTemplate, saveWorkflow, loadData } from "./files.js";
+import { showMenu } from "./menu.js";
+
+const $ = (sel) => document.querySelector(sel);
+
+export class Panels {
+  constructor(app) {
+    this.app = app;
+    $("#queue-button").addEventListener("click", () => app.queue(Math.max(1, Math.min(100, Number($("#batch-count").value) || 1))));
+    $("#refresh-button").addEventListener("click", () => app.refreshDefs(true));
+    $("#new-button").addEventListener("click", () => app.newGraph());
+    $("#default-button").addEventListener("click", () => app.loadDefault());
+    $("#load-button").addEventListener("click", () => chooseFile(".json,.png,application/json,image/png", (f) => loadFile(app, f)));
+    $("#save-button").addEventListener("click", () => saveWorkflow(app));
+    $("#export-button").addEventListener("click", () => exportApi(app));
+    $("#interrupt-button").addEventListener("click", () => app.api.interrupt());
+    $("#panel-button").addEventListener("click", () => { $("#queue-panel").hidden = !$("#queue-panel").hidden; this.refreshQueue(); });
+    $("#clear-queue-button").addEventListener("click", async () => { await app.api.clearQueue(); this.refreshQueue(); });
+    $("#clear-history-button").addEventListener("click", async () => { await app.api.clearHistory(); this.refreshQueue(); });
+    $("#help-button").addEventListener("click", () => { $("#help-panel").hidden = !$("#help-panel").hidden; });
+    $("#minimap-button").addEventListener("click", () => { app.minimap.hidden = !app.minimap.hidden; app.redraw(); });
+    $("#templates-button").addEventListener("click", async (e) => {
+      e.stopPropagation();
+      const r = e.currentTarget.getBoundingClientRect();
+      const list = await listTemplates(app);
+      showMenu(list.length ? list.map((t) => ({ label: t.title, action: () => openTemplate(app, t.name) })) : [{ label: "(none)", disabled: true }], r.left, r.bottom);
+    });
+  }
+
+  setStatus(remaining) {
+    $("#queue-size").textContent = `Queue: ${remaining}`;
+    this.refreshQueue();
+  }
+
+  toast(message, kind = "info") {
+    const el = document.createElement("div");
+    el.className = `toast ${kind}`;
+    el.textContent = message;
+    $("#toasts").appendChild(el);
+    setTimeout(() => el.remove(), kind === "error" ? 8000 : 3000);
+  }
+
+  async refreshQueue() {
+    const panel = $("#queue-panel");
+    if (panel.hidden) return;
+    const { app } = this;
+    const [q, h] = await Promise.all([app.api.getQueue(), app.api.getHistory(30)]);
+    const queueList = $("#queue-list"), historyList = $("#history-list");
+    queueList.replaceChildren();
+    for (const [label, items] of [["running", q.data?.queue_running || []], ["pending", q.data?.queue_pending || []]]) {
+      for (const item of items) {
+        const row = document.createElement("div");
+        row.className = `queue-item ${label}`;
+        row.dataset.promptId = item[1];
+        row.textContent = `#${item[0]} ${label}`;
+        const button = document.createElement("button");
+        button.textContent = label === "running" ? "Interrupt" : "Cancel";
+        button.addEventListener("click", async () => {
+          if (label === "running") await app.api.interrupt(); else await app.api.deleteQueued([item[1]]);
+          this.refreshQueue();
+        });
+        row.appendChild(button);
+        queueList.appendChild(row);
+      }
+    }
+    if (!queueList.children.length) queueList.textContent = "Nothing queued.";
+    historyList.replaceChildren();
+    const entries = Object.entries(h.data || {}).reverse();
+    for (const [id, entry] of entries) {
+      const row = document.createElement("div");
+      row.className = "history-item";
+      row.dataset.promptId = id;
+      const status = entry.status?.status_str || "?";
+      const number = Array.isArray(entry.prompt) ? entry.prompt[0] : "";
+      row.append(`#${number} ${status}`);
+      const image = Object.values(entry.outputs || {}).flatMap((o) => o.images || [])[0];
+      if (image) { const img = document.createElement("img"); img.src = app.api.viewUrl(image); row.appendChild(img); }
+      const button = document.createElement("button");
+      button.textContent = "Load";
+      button.addEventListener("click", () => {
+        const workflow = entry.prompt?.[3]?.extra_pnginfo?.workflow;
+        if (workflow) loadData(app, workflow, `history #${number}`);
+        else if (entry.prompt?.[2]) loadData(app, entry.prompt[2], `history #${number}`);
+      });
+      row.appendChild(button);
+      historyList.appendChild(row);
+    }
+    if (!entries.length) historyList.textContent = "No history yet.";
+  }
+}

@@ -1,0 +1,115 @@
+// Queueing the graph and following its run: node errors from a 400, the running node,
+// step progress, live previews and output images from the WebSocket.
+
+import { graphToApi } from "./convert.js";
+import { applyControls } from "./widgets.js";
+import { fitSize } from "./layout.js";
+
+export function clearErrors(app) {
+  for (const node of app.graph.nodes) {
+    node.errors = null;
+    node.widgets.forEach((w) => { w.error = null; });
+    node.inputs.forEach((i) => { i.error = null; });
+  }
+}
+
+function describe(err) {
+  const details = err.details ? `: ${err.details}` : "";
+  return `${err.message}${details}`;
+}
+
+/** Mark the nodes (and their widgets or sockets) named in a 400's node_errors. */
+export function showNodeErrors(app, response) {
+  clearErrors(app);
+  const errors = response?.node_errors || {};
+  let shown = 0;
+  for (const [id, entry] of Object.entries(errors)) {
+    const node = app.graph.getNode(id);
+    if (!node) continue;
+    node.errors = (entry.errors || []).map(describe);
+    for (const err of entry.errors || []) {
+      const name = err.extra_info?.input_name;
+      if (!name) continue;
+      const w = node.widgets.find((x) => x.name === name);
+      if (w) w.error = describe(err);
+      const inp = node.inputs.find((x) => x.name === name);
+      if (inp) inp.error = describe(err);
+    }
+    shown++;
+  }
+  const top = response?.error;
+  app.toast(top ? `${top.message}${top.details ? ": " + top.details : ""}` : "The server refused the prompt", "error");
+  app.redraw();
+  return shown;
+}
+
+export async function queueGraph(app, count = 1, front = false) {
+  let queued = 0;
+  for (let i = 0; i < count; i++) {
+    const prompt = graphToApi(app.graph);
+    const workflow = app.graph.serialize();
+    let r;
+    try { r = await app.api.queuePrompt(prompt, workflow, front); } catch (err) { app.toast(`Queue failed: ${err.message}`, "error"); break; }
+    if (!r.ok) { showNodeErrors(app, r.data); break; }
+    clearErrors(app);
+    if (Object.keys(r.data?.node_errors || {}).length) showNodeErrors(app, { ...r.data, error: { message: "Some outputs cannot run" } });
+    queued++;
+    app.lastPromptId = r.data.prompt_id;
+    applyControls(app.graph);
+    app.graph.changed();
+    app.commit();
+  }
+  app.redraw();
+  if (queued) app.toast(`Queued ${queued} prompt${queued > 1 ? "s" : ""}`, "info");
+  app.panels.refreshQueue();
+  app.refreshDefs();
+  return queued;
+}
+
+export function followRuns(app) {
+  const { api, state } = app;
+  api.on("status", (data) => app.panels.setStatus(data?.status?.exec_info?.queue_remaining ?? 0));
+  api.on("execution_start", () => { clearRunErrors(app); });
+  api.on("executing", (data) => {
+    const id = data?.node;
+    state.running = id == null ? null : app.graph.getNode(id)?.id ?? null;
+    state.progress = null;
+    if (id == null) { state.preview = null; state.previewNode = null; app.panels.refreshQueue(); }
+    app.redraw();
+  });
+  api.on("progress", (data) => { state.progress = { value: data.value, max: data.max }; app.redraw(); });
+  api.on("preview", (blob) => {
+    const node = app.graph.getNode(state.running);
+    if (!node) return;
+    const img = new Image();
+    img.onload = () => {
+      if (state.previewUrl) URL.revokeObjectURL(state.previewUrl);
+      state.previewUrl = img.src; state.preview = img; state.previewNode = node.id;
+      if (!node.preview) { node.preview = true; fitSize(node); }
+      app.redraw();
+    };
+    img.src = URL.createObjectURL(blob);
+  });
+  api.on("executed", (data) => {
+    const node = app.graph.getNode(data.display_node ?? data.node);
+    const images = data.output?.images;
+    if (!node || !images?.length) return;
+    node.outputs_ui = images;
+    node.images = images.map((im) => { const img = new Image(); img.onload = () => app.redraw(); img.src = api.viewUrl(im); return img; });
+    fitSize(node);
+    app.redraw();
+  });
+  api.on("execution_error", (data) => {
+    const node = app.graph.getNode(data.node_id);
+    if (node) node.errors = [`${data.exception_type}: ${data.exception_message}`];
+    app.toast(`${data.node_type} failed: ${data.exception_message}`, "error");
+    state.running = null;
+    app.redraw();
+  });
+  api.on("execution_interrupted", () => { state.running = null; app.toast("Interrupted", "info"); app.redraw(); });
+  api.on("open", () => app.panels.refreshQueue());
+}
+
+function clearRunErrors(app) {
+  for (const node of app.graph.nodes) if (node.errors && !node.widgets.some((w) => w.error)) node.errors = null;
+}

@@ -1,0 +1,58 @@
+// Hover help: an input's or widget's tooltip and a node's description, from /object_info.
+
+let el = null;
+let timer = 0;
+
+function hide() {
+  clearTimeout(timer);
+  if (el) el.hidden = true;
+}
+
+function show(text, x, y) {
+  if (!el) {
+    el = document.createElement("div");
+    el.className = "tooltip";
+    document.body.appendChild(el);
+  }
+  el.textContent = text;
+  el.style.left = `${x + 14}px`;
+  el.style.top = `${y + 14}px`;
+  el.hidden = false;
+}
+
+/** The help text for what is under a hit ({node, part, index}), or "". */
+export function helpText(app, hit) {
+  if (!hit) return "";
+  const { node } = hit;
+  const def = app.schema.defs[node.type];
+  if (!def) return node.placeholder ? `Unknown node type ${node.type}: no server node of that name.` : "";
+  const specOf = (name) => def.input?.required?.[name] || def.input?.optional?.[name];
+  if (hit.part === "input") return specOf(node.inputs[hit.index]?.name)?.[1]?.tooltip || node.inputs[hit.index]?.type || "";
+  if (hit.part === "output") return def.output_tooltips?.[hit.index] || node.outputs[hit.index]?.type || "";
+  if (hit.part === "widget") {
+    const w = node.widgets[hit.index];
+    if (w.error) return w.error;
+    if (w.type === "CONTROL") return "What happens to the value before each queueing: fixed, increment, decrement or randomize.";
+    return specOf(w.name)?.[1]?.tooltip || "";
+  }
+  if (hit.part === "title") return def.description || "";
+  return "";
+}
+
+/** Show help after the pointer rests for a moment; hide it as soon as it moves on. */
+export function installTooltips(app, interaction) {
+  let last = null;
+  app.canvas.addEventListener("pointermove", (e) => {
+    if (interaction.drag) { hide(); return; }
+    const [sx, sy] = interaction.screen(e);
+    const hit = interaction.hit(...app.toGraph(sx, sy));
+    const key = hit ? `${hit.node.id}:${hit.part}:${hit.index ?? ""}` : null;
+    if (key === last) return;
+    last = key;
+    hide();
+    const text = helpText(app, hit);
+    if (text) timer = setTimeout(() => show(text, e.clientX, e.clientY), 500);
+  });
+  app.canvas.addEventListener("pointerleave", () => { last = null; hide(); });
+  app.canvas.addEventListener("pointerdown", () => { last = null; hide(); });
+}

@@ -1,0 +1,91 @@
+"""ControlNet nodes: load one, and attach it with a hint image to conditionings."""
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from .loaders import _file_fingerprint, _models
+from .registry import Node, register_node
+from .spec import Combo, Float, Output, Socket
+
+
+@register_node("ControlNetLoader", category="loaders", display_name="Load ControlNet Model")
+class ControlNetLoader(Node):
+    """Loads a ControlNet (original single-file or diffusers layout) from models/controlnet."""
+
+    control_net_name = Combo(choices=_models("controlnet"))
+    OUTPUTS = (Output("CONTROL_NET", "CONTROL_NET"),)
+
+    def execute(self, ctx, control_net_name: str) -> tuple:
+        from diffusion.controlnet import load_controlnet
+        from diffusion.device import default_device, default_dtype
+
+        device = default_device()
+        path = ctx.folders.model_path("controlnet", control_net_name)
+        return (load_controlnet(path, device, default_dtype(device)),)
+
+    @classmethod
+    def fingerprint(cls, folders: Any, control_net_name: str = "", **_: Any) -> Any:
+        return _file_fingerprint(folders, "controlnet", control_net_name)
+
+
+def attach(conditionings: list[list], control_net, image: torch.Tensor, strength: float,
+           start_percent: float, end_percent: float) -> list[list]:
+    """Each conditioning with the ControlNet chained after the one it already has; entries
+    that had the same previous chain share one new link (so they can share UNet calls)."""
+    from diffusion.controlnet import ControlHint
+
+    links: dict[int, ControlHint] = {}
+    out = []
+    for conditioning in conditionings:
+        entries = []
+        for emb, extras in conditioning:
+            extras = dict(extras or {})
+            previous = extras.get("control")
+            key = id(previous)
+            if key not in links:
+                links[key] = ControlHint(control_net, image, strength, start_percent, end_percent, previous)
+            extras["control"] = links[key]
+            entries.append([emb, extras])
+        out.append(entries)
+    return out
+
+
+@register_node("ControlNetApply", category="conditioning/controlnet", display_name="Apply ControlNet (OLD)")
+class ControlNetApply(Node):
+    """Guides sampling with a ControlNet and a hint image (edges, depth, pose ...)."""
+
+    conditioning = Socket("CONDITIONING")
+    control_net = Socket("CONTROL_NET")
+    image = Socket("IMAGE")
+    strength = Float(default=1.0, min=0.0, max=10.0, step=0.01)
+    OUTPUTS = (Output("CONDITIONING", "CONDITIONING"),)
+
+    def execute(self, ctx, conditioning: list, control_net, image: torch.Tensor, strength: float) -> tuple:
+        if strength == 0:
+            return (conditioning,)
+        return (attach([conditioning], control_net, image, strength, 0.0, 1.0)[0],)
+
+
+@register_node("ControlNetApplyAdvanced", category="conditioning/controlnet", display_name="Apply ControlNet")
+class ControlNetApplyAdvanced(Node):
+    """Guides sampling with a ControlNet on both conditionings, for part of the steps;
+    several chain and their effects add up."""
+
+    positive = Socket("CONDITIONING")
+    negative = Socket("CONDITIONING")
+    control_net = Socket("CONTROL_NET")
+    image = Socket("IMAGE")
+    strength = Float(default=1.0, min=0.0, max=10.0, step=0.01)
+    start_percent = Float(default=0.0, min=0.0, max=1.0, step=0.001)
+    end_percent = Float(default=1.0, min=0.0, max=1.0, step=0.001)
+    vae = Socket("VAE", optional=True, tooltip="Only for ControlNets that take latent hints; unused here.")
+    OUTPUTS = (Output("CONDITIONING", "positive"), Output("CONDITIONING", "negative"))
+
+    def execute(self, ctx, positive: list, negative: list, control_net, image: torch.Tensor, strength: float,
+                start_percent: float, end_percent: float, vae=None) -> tuple:
+        if strength == 0:
+            return (positive, negative)
+        pos, neg = attach([positive, negative], control_net, image, strength, start_percent, end_percent)
+        return (pos, neg)

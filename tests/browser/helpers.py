@@ -1,0 +1,104 @@
+"""Mouse-and-keyboard helpers for the editor tests. Coordinates come from the page's
+read-only `window.studio` hook; every action is a real Playwright mouse or key event."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+SCREENSHOTS = Path(__file__).resolve().parents[1] / "output" / "screenshots"
+
+
+def js(page, expr: str, *args):
+    return page.evaluate(expr, *args) if args else page.evaluate(expr)
+
+
+def node_ids(page, type_: str) -> list[int]:
+    return js(page, "t => window.studio.nodesOfType(t)", type_)
+
+
+def slot(page, node_id, is_input: bool, index: int) -> tuple[float, float]:
+    return tuple(js(page, "([i, inp, k]) => window.studio.slot(i, inp, k)", [node_id, is_input, index]))
+
+
+def point(page, what: str, node_id, *extra) -> tuple[float, float]:
+    return tuple(js(page, f"([i, ...a]) => window.studio.{what}(i, ...a)", [node_id, *extra]))
+
+
+def drag(page, start, end, steps: int = 8, modifiers: tuple[str, ...] = ()) -> None:
+    for key in modifiers:
+        page.keyboard.down(key)
+    page.mouse.move(*start)
+    page.mouse.down()
+    page.mouse.move(*end, steps=steps)
+    page.mouse.up()
+    for key in modifiers:
+        page.keyboard.up(key)
+
+
+def wire(page, origin, out_slot: int, target, in_slot: int) -> None:
+    drag(page, slot(page, origin, False, out_slot), slot(page, target, True, in_slot))
+
+
+def add_node_by_search(page, x: float, y: float, query: str, type_: str) -> int:
+    """Double-click empty canvas at page (x, y), type a query, click the result; the new node's id."""
+    before = set(node_ids(page, type_))
+    page.mouse.dblclick(x, y)
+    page.wait_for_selector(".search-dialog .search-input")
+    page.keyboard.type(query)
+    page.click(f".search-item[data-type='{type_}']")
+    after = set(node_ids(page, type_))
+    (new,) = after - before
+    return new
+
+
+def set_widget(page, node_id, name: str, text: str) -> None:
+    """Click a widget's middle (opens its editor), type a value, press Enter."""
+    page.mouse.click(*point(page, "widget", node_id, name))
+    editor = page.wait_for_selector(".overlay-editor")
+    page.keyboard.press("Control+A")
+    page.keyboard.type(text)
+    if editor.evaluate("e => e.tagName") == "TEXTAREA":
+        page.keyboard.press("Control+Enter")
+    else:
+        page.keyboard.press("Enter")
+    page.wait_for_selector(".overlay-editor", state="detached")
+
+
+def widget_value(page, node_id, name: str):
+    return js(page, "([i, n]) => window.studio.graph.getNode(i).widgets.find(w => w.name === n).value", [node_id, name])
+
+
+def links(page) -> list[list]:
+    return js(page, "() => window.studio.serialize().links")
+
+
+def drop_file(page, data: bytes, name: str, mime: str, at=(640, 400), loads: bool = True) -> None:
+    """Drop a file on the page as a user dragging it from the desktop would; when it
+    `loads` a workflow, wait until the editor has loaded that very file."""
+    page.evaluate(
+        """([bytes, name, mime, x, y]) => {
+            const file = new File([new Uint8Array(bytes)], name, { type: mime });
+            const dt = new DataTransfer();
+            dt.items.add(file);
+            const target = document.elementFromPoint(x, y);
+            for (const type of ["dragenter", "dragover", "drop"]) {
+              target.dispatchEvent(new DragEvent(type, { bubbles: true, cancelable: true, dataTransfer: dt, clientX: x, clientY: y }));
+            }
+        }""",
+        [list(data), name, mime, at[0], at[1]],
+    )
+    if loads:
+        page.wait_for_function("name => (window.studio.lastLoad || {}).source === name", arg=name)
+
+
+def drop_json(page, data: dict, name: str = "workflow.json") -> None:
+    drop_file(page, json.dumps(data).encode(), name, "application/json")
+
+
+def shot(page, name: str) -> None:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"))
+
+
+def wait_loaded(page, count: int) -> None:
+    page.wait_for_function("n => window.studio.graph.nodes.length === n", arg=count)

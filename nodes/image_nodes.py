@@ -15,8 +15,17 @@ from .spec import Combo, Int, NodeOutput, Output, Socket, String
 from .latent import MAX_RESOLUTION
 
 
-def _input_images(folders: Any) -> list[str]:
+def input_images(folders: Any) -> list[str]:
+    """Choices for an image widget: the files in the input folder."""
     return folders.list_input_images() if folders is not None else []
+
+
+def input_file_fingerprint(folders: Any, image: str) -> Any:
+    """Content hash of an input file, so its loader re-runs when the file changes."""
+    try:
+        return hashlib.sha256(folders.annotated_path(image, "input").read_bytes()).hexdigest()
+    except (OSError, ValueError, AttributeError):
+        return None
 
 
 def load_image_file(path) -> tuple[torch.Tensor, torch.Tensor]:
@@ -40,7 +49,7 @@ def load_image_file(path) -> tuple[torch.Tensor, torch.Tensor]:
 class LoadImage(Node):
     """Loads an image from the input folder; its alpha channel becomes a mask."""
 
-    image = Combo(choices=_input_images, image_upload=True, tooltip="An image in the input folder.")
+    image = Combo(choices=input_images, image_upload=True, tooltip="An image in the input folder.")
     OUTPUTS = (Output("IMAGE", "IMAGE"), Output("MASK", "MASK"))
 
     def execute(self, ctx, image: str) -> tuple:
@@ -48,11 +57,7 @@ class LoadImage(Node):
 
     @classmethod
     def fingerprint(cls, folders: Any, image: str = "", **_: Any) -> Any:
-        """Re-run when the file's content changes."""
-        try:
-            return hashlib.sha256(folders.annotated_path(image, "input").read_bytes()).hexdigest()
-        except (OSError, ValueError, AttributeError):
-            return None
+        return input_file_fingerprint(folders, image)
 
 
 @register_node("SaveImage", category="image", display_name="Save Image", output_node=True)

@@ -1,22 +1,18 @@
 """Mask, inpainting and outpainting nodes (ComfyUI names and inputs)."""
 from __future__ import annotations
 
-import hashlib
 from typing import Any
 
 import numpy as np
 import torch
 from PIL import Image, ImageOps
 
+from .image_nodes import input_file_fingerprint, input_images
 from .latent import MAX_RESOLUTION
 from .registry import Node, register_node
 from .spec import Boolean, Combo, Int, Output, Socket
 
 CHANNELS = ["alpha", "red", "green", "blue"]
-
-
-def _input_images(folders: Any) -> list[str]:
-    return folders.list_input_images() if folders is not None else []
 
 
 def load_mask_file(path, channel: str) -> torch.Tensor:
@@ -39,7 +35,7 @@ def load_mask_file(path, channel: str) -> torch.Tensor:
 class LoadImageMask(Node):
     """Loads one channel of an image from the input folder as a mask."""
 
-    image = Combo(choices=_input_images, image_upload=True)
+    image = Combo(choices=input_images, image_upload=True)
     channel = Combo(choices=CHANNELS)
     OUTPUTS = (Output("MASK", "MASK"),)
 
@@ -48,10 +44,7 @@ class LoadImageMask(Node):
 
     @classmethod
     def fingerprint(cls, folders: Any, image: str = "", **_: Any) -> Any:
-        try:
-            return hashlib.sha256(folders.annotated_path(image, "input").read_bytes()).hexdigest()
-        except (OSError, ValueError, AttributeError):
-            return None
+        return input_file_fingerprint(folders, image)
 
 
 @register_node("SetLatentNoiseMask", category="latent/inpaint", display_name="Set Latent Noise Mask")

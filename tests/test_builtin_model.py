@@ -17,14 +17,28 @@ import pytest
 from PIL import Image
 
 from diffusion.types import ModelFamily
+from executor.run import Executor
 from training.evaluate import evaluate
-from training.shape_scoring import detect, mask_iou
-from training.shapes_data import Scene, render
+from training.shape_scoring import detect, mask_iou, nearest_colour_indices
+from training.shapes_data import COLOUR_NAMES, Scene, render
 from training.train import DEFAULT_NAME
 
 ROOT = Path(__file__).resolve().parent.parent
 BUILTIN = ROOT / "models" / "checkpoints" / DEFAULT_NAME
 THRESHOLDS = {"colour": 0.75, "background": 0.90, "shape": 0.55, "position": 0.80}
+
+
+@pytest.fixture
+def folders(tmp_path):
+    """App folders under tmp_path holding a copy of the built-in model (the loader refuses
+    symlinks that leave the models folder)."""
+    from nodes.folders import Folders
+
+    folders = Folders.under(tmp_path)
+    folders.input.mkdir(parents=True)
+    (folders.models / "checkpoints").mkdir(parents=True)
+    shutil.copyfile(BUILTIN, folders.models / "checkpoints" / DEFAULT_NAME)
+    return folders
 
 
 @pytest.fixture(scope="module")
@@ -63,15 +77,8 @@ def test_sample_of_the_evaluation_passes(report):
     assert summary["img2img_colour_accuracy"] >= 0.66, summary
 
 
-def test_red_square_turns_blue_where_it_was(tmp_path):
+def test_red_square_turns_blue_where_it_was(folders):
     """The user story: a picture of a red square, the prompt 'a blue square', denoise 0.6."""
-    from executor.run import Executor
-    from nodes.folders import Folders
-
-    folders = Folders.under(tmp_path)
-    folders.input.mkdir(parents=True)
-    (folders.models / "checkpoints").mkdir(parents=True)
-    shutil.copyfile(BUILTIN, folders.models / "checkpoints" / DEFAULT_NAME)
     source = render(Scene("square", "red", "white", "large", "centre"))
     source.save(folders.input / "red_square.png")
     prompt = json.loads((ROOT / "workflows" / "img2img.json").read_text())
@@ -100,19 +107,11 @@ def test_random_weight_model_fails_the_same_evaluation(tmp_path):
     assert summary["shape_accuracy"] < THRESHOLDS["shape"]
 
 
-def test_inpainting_a_masked_region_with_a_blue_circle(tmp_path):
+def test_inpainting_a_masked_region_with_a_blue_circle(folders):
     """Issue 7's check on the built-in model: the transparent (masked) region of a picture
     becomes a blue circle; outside it, pixels keep their named colour. The latents outside
     the mask are kept exactly (tests/test_inpaint.py); the decoded pixels drift a little,
     because the VAE decoder normalises over the whole frame."""
-    from executor.run import Executor
-    from nodes.folders import Folders
-    from training.shapes_data import COLOURS
-
-    folders = Folders.under(tmp_path)
-    folders.input.mkdir(parents=True)
-    (folders.models / "checkpoints").mkdir(parents=True)
-    shutil.copyfile(BUILTIN, folders.models / "checkpoints" / DEFAULT_NAME)
     source = render(Scene("square", "red", "white", "small", "right")).convert("RGBA")
     alpha = np.full((128, 128), 255, np.uint8)
     alpha[36:92, 4:60] = 0  # LoadImage's MASK is 1 where the picture is transparent
@@ -126,14 +125,9 @@ def test_inpainting_a_masked_region_with_a_blue_circle(tmp_path):
     assert result.status == "success", result.error
     record = result.outputs["9"]["images"][0]
     out = np.asarray(Image.open(folders.output / record["subfolder"] / record["filename"]).convert("RGB"), float)
-    palette, names = np.array(list(COLOURS.values()), float), list(COLOURS)
-
-    def named(pixels: np.ndarray) -> np.ndarray:
-        return np.argmin(((pixels[:, None, :] - palette[None]) ** 2).sum(-1), axis=1)
-
     masked = alpha == 0
-    assert (named(out[masked]) == names.index("blue")).mean() >= 0.5
+    assert (nearest_colour_indices(out[masked]) == COLOUR_NAMES.index("blue")).mean() >= 0.5
     outside = np.ones_like(masked)
     outside[28:100, 0:68] = False  # the mask grown by the workflow's grow_mask_by, and a margin
-    before = named(np.asarray(source.convert("RGB"), float)[outside])
-    assert (named(out[outside]) == before).mean() >= 0.85
+    before = nearest_colour_indices(np.asarray(source.convert("RGB"), float)[outside])
+    assert (nearest_colour_indices(out[outside]) == before).mean() >= 0.85

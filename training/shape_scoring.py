@@ -57,7 +57,8 @@ def nearest_colour(rgb) -> str:
     return _NAMES[int(d.argmin())]
 
 
-def _nearest_index(pixels: np.ndarray) -> np.ndarray:
+def nearest_colour_indices(pixels: np.ndarray) -> np.ndarray:
+    """Index into COLOUR_NAMES of the nearest palette colour, for each of N RGB pixels [N,3]."""
     return ((pixels[:, None, :] - _PALETTE[None]) ** 2).sum(-1).argmin(-1)
 
 
@@ -191,7 +192,7 @@ def detect(image: Image.Image) -> Detected:
     b = max(2, min(h, w) // 64)
     border = np.concatenate([smooth[:b].reshape(-1, 3), smooth[-b:].reshape(-1, 3),
                              smooth[:, :b].reshape(-1, 3), smooth[:, -b:].reshape(-1, 3)])
-    idx = _nearest_index(border)
+    idx = nearest_colour_indices(border)
     bg_i = int(np.bincount(idx, minlength=len(_NAMES)).argmax())
     bg_rgb = np.median(border[idx == bg_i], axis=0)
     background = _NAMES[bg_i]

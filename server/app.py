@@ -19,7 +19,15 @@ from nodes.folders import UnsafePathError, safe_join
 from nodes.registry import REGISTRY as CORE_REGISTRY
 from nodes.registry import NodeRegistry
 
-from . import routes_files, routes_info, routes_prompt, routes_workflows, websocket
+from . import (
+    routes_files,
+    routes_info,
+    routes_presets,
+    routes_prompt,
+    routes_studio_data,
+    routes_workflows,
+    websocket,
+)
 from .clients import ClientRegistry
 from .config import ServerConfig
 from .errors import ApiError
@@ -30,7 +38,15 @@ from .state import CLIENTS, CONFIG, EXECUTOR, FOLDERS, QUEUE, REGISTRY
 
 log = logging.getLogger(__name__)
 BRIDGE = web.AppKey("bridge", EventBridge)
-ROUTE_MODULES = (routes_prompt, routes_files, routes_info, routes_workflows, websocket)
+ROUTE_MODULES = (
+    routes_prompt,
+    routes_files,
+    routes_info,
+    routes_workflows,
+    routes_presets,
+    routes_studio_data,
+    websocket,
+)
 
 
 def create_app(config: ServerConfig, registry: Optional[NodeRegistry] = None) -> web.Application:
@@ -51,6 +67,9 @@ def create_app(config: ServerConfig, registry: Optional[NodeRegistry] = None) ->
     app[CONFIG], app[FOLDERS], app[REGISTRY], app[EXECUTOR] = config, folders, registry, executor
     app[QUEUE], app[CLIENTS], app[BRIDGE] = queue, clients, bridge
     for module in ROUTE_MODULES:
+        setup = getattr(module, "setup", None)
+        if setup is not None:
+            setup(app)  # a module's own state (stores, caches), before the app is frozen
         for method, path, handler in module.ROUTES:
             app.router.add_route(method, path, handler)
             app.router.add_route(method, "/api" + path, handler)

@@ -41,6 +41,7 @@ class ServerConfig:
     preview_method: Union[PreviewMethod, str] = PreviewMethod.NONE
     database: Optional[Path] = None  # default: BASE/user/studio.sqlite3
     frontend_dir: Path = REPO_DIR / "frontend"
+    data_dir: Path = REPO_DIR / "data"  # shipped studio data: prompt library, tag lists
     max_upload_bytes: int = 50 * 1024 * 1024
     client_max_size: int = 32 * 1024 * 1024  # any other request body (JSON)
     preview_interval_s: float = 0.1  # at most ~10 preview frames a second per prompt
@@ -53,6 +54,7 @@ class ServerConfig:
         if self.models_dir is not None:
             set_(self, "models_dir", Path(self.models_dir))
         set_(self, "frontend_dir", Path(self.frontend_dir))
+        set_(self, "data_dir", Path(self.data_dir))
         if isinstance(self.hosts, str):
             set_(self, "hosts", tuple(h.strip() for h in self.hosts.split(",") if h.strip()))
         if not self.hosts:
@@ -76,8 +78,13 @@ class ServerConfig:
         return all(is_loopback(h) for h in self.hosts)
 
     @property
+    def user_dir(self) -> Path:
+        """The user's own data (presets, snippets, tag lists, locales); app updates leave it alone."""
+        return self.base_dir / "user"
+
+    @property
     def database_path(self) -> Path:
-        return Path(self.database) if self.database else self.base_dir / "user" / "studio.sqlite3"
+        return Path(self.database) if self.database else self.user_dir / "studio.sqlite3"
 
     def folders(self) -> Folders:
         return Folders.under(self.base_dir, self.models_dir)

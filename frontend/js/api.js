@@ -1,5 +1,12 @@
 // The HTTP + WebSocket client for the server's ComfyUI-compatible API.
 
+/** A refused request as one line: per-field messages when the server gave them. */
+export function errorText(r) {
+  const fields = r.data?.field_errors;
+  if (fields && typeof fields === "object") return Object.entries(fields).map(([k, v]) => `${k}: ${v}`).join("; ");
+  return r.data?.error?.message || `HTTP ${r.status}`;
+}
+
 export class Api {
   constructor(base = "") {
     this.base = base;

@@ -2,6 +2,7 @@
 // on a node (rename, collapse, mute, bypass, remove, ...) and on a group.
 
 import { MODE_BYPASS, MODE_MUTED } from "./graph.js";
+import { categoryName, inputName, nodeName, t } from "./i18n.js";
 
 export function addNodeItems(app, gx, gy) {
   const tree = app.schema.byCategory();
@@ -12,57 +13,60 @@ export function addNodeItems(app, gx, gy) {
     top.get(root).push(...defs.map((def) => ({ def, sub: cat.slice(root.length + 1) })));
   }
   return [...top.entries()].map(([root, entries]) => ({
-    label: root,
+    label: categoryName(root),
     submenu: () => entries
       .sort((a, b) => (a.sub + (a.def.display_name || a.def.name)).localeCompare(b.sub + (b.def.display_name || b.def.name)))
-      .map(({ def, sub }) => ({ label: (sub ? sub + " / " : "") + (def.display_name || def.name), action: () => { app.addNode(def.name, gx, gy); app.commit(); } })),
+      .map(({ def, sub }) => ({
+        label: (sub ? categoryName(sub) + " / " : "") + nodeName(def.name, def.display_name || def.name),
+        action: () => { app.addNode(def.name, gx, gy); app.commit(); },
+      })),
   }));
 }
 
 export function canvasMenu(app, gx, gy) {
   return [
-    { label: "Add Node", submenu: () => addNodeItems(app, gx, gy) },
-    { label: "Add Group", action: () => { app.graph.groups.push({ title: "Group", bounding: [gx, gy, 400, 260], color: "#3f789e" }); app.graph.changed(); app.commit(); } },
-    { label: "Add Reroute", action: () => { app.addNode("Reroute", gx, gy); app.commit(); } },
-    { label: "Paste", action: () => app.paste(app.toScreen(gx, gy)) },
-    { label: "Fit view", action: () => app.fitView() },
+    { label: t("Add Node"), submenu: () => addNodeItems(app, gx, gy) },
+    { label: t("Add Group"), action: () => { app.graph.groups.push({ title: "Group", bounding: [gx, gy, 400, 260], color: "#3f789e" }); app.graph.changed(); app.commit(); } },
+    { label: t("Add Reroute"), action: () => { app.addNode("Reroute", gx, gy); app.commit(); } },
+    { label: t("Paste"), action: () => app.paste(app.toScreen(gx, gy)) },
+    { label: t("Fit view"), action: () => app.fitView() },
   ];
 }
 
 export function nodeMenu(app, node, interaction) {
   const sel = app.state.selected.has(node) ? [...app.state.selected] : [node];
   return [
-    { label: "Rename", action: () => interaction.rename(node) },
-    { label: node.flags.collapsed ? "Expand" : "Collapse", action: () => { node.flags.collapsed = !node.flags.collapsed; app.graph.changed(); app.commit(); } },
-    { label: node.mode === MODE_MUTED ? "Unmute" : "Mute (Ctrl+M)", action: () => app.toggleMode(sel, MODE_MUTED) },
-    { label: node.mode === MODE_BYPASS ? "Remove bypass" : "Bypass (Ctrl+B)", action: () => app.toggleMode(sel, MODE_BYPASS) },
-    { label: "Copy (Ctrl+C)", action: () => app.copy() },
-    { label: "Clone", action: () => { app.copy(); app.paste(app.toScreen(node.pos[0] + 30, node.pos[1] + 30)); } },
-    { label: "Group selected (Ctrl+G)", action: () => app.groupSelection() },
+    { label: t("Rename"), action: () => interaction.rename(node) },
+    { label: t(node.flags.collapsed ? "Expand" : "Collapse"), action: () => { node.flags.collapsed = !node.flags.collapsed; app.graph.changed(); app.commit(); } },
+    { label: t(node.mode === MODE_MUTED ? "Unmute" : "Mute (Ctrl+M)"), action: () => app.toggleMode(sel, MODE_MUTED) },
+    { label: t(node.mode === MODE_BYPASS ? "Remove bypass" : "Bypass (Ctrl+B)"), action: () => app.toggleMode(sel, MODE_BYPASS) },
+    { label: t("Copy (Ctrl+C)"), action: () => app.copy() },
+    { label: t("Clone"), action: () => { app.copy(); app.paste(app.toScreen(node.pos[0] + 30, node.pos[1] + 30)); } },
+    { label: t("Group selected (Ctrl+G)"), action: () => app.groupSelection() },
     ...(node.widgets.some((w) => !["CONTROL", "UPLOAD"].includes(w.type)) ? [{
-      label: "Widget inputs",
+      label: t("Widget inputs"),
       submenu: () => node.widgets.filter((w) => !["CONTROL", "UPLOAD"].includes(w.type)).map((w) => ({
-        label: `${node.inputs.some((i) => i.widget?.name === w.name) ? "Convert input to widget" : "Convert to input"}: ${w.name}`,
+        label: `${t(node.inputs.some((i) => i.widget?.name === w.name) ? "Convert input to widget" : "Convert to input")}: ${inputName(node.type, w.name)}`,
         action: () => app.toggleWidgetInput(node, w),
       })),
     }] : []),
-    { label: "Colour", submenu: ["#2b2b2b", "#335533", "#223355", "#553333", "#554422", "#442255"].map((c) => ({ label: c, action: () => { node.color = c === "#2b2b2b" ? undefined : c; app.graph.changed(); app.commit(); } })) },
-    { label: "Remove", action: () => app.removeNodes(sel) },
+    { label: t("Colour"), submenu: ["#2b2b2b", "#335533", "#223355", "#553333", "#554422", "#442255"].map((c) => ({ label: c, action: () => { node.color = c === "#2b2b2b" ? undefined : c; app.graph.changed(); app.commit(); } })) },
+    { label: t("Remove"), action: () => app.removeNodes(sel) },
   ];
 }
 
 export function groupMenu(app, group, interaction) {
   return [
-    { label: "Rename group", action: () => interaction.renameGroup(group) },
-    { label: "Remove group", action: () => { app.graph.groups.splice(app.graph.groups.indexOf(group), 1); app.graph.changed(); app.commit(); } },
+    { label: t("Rename group"), action: () => interaction.renameGroup(group) },
+    { label: t("Remove group"), action: () => { app.graph.groups.splice(app.graph.groups.indexOf(group), 1); app.graph.changed(); app.commit(); } },
   ];
 }
 
 export function linkMenu(app, link, gx, gy) {
   return [
-    { label: "Delete wire", action: () => { app.graph.removeLink(link.id); app.commit(); } },
+    { label: t("Delete wire"), action: () => { app.graph.removeLink(link.id); app.commit(); } },
     {
-      label: "Insert Reroute",
+      label: t("Insert Reroute"),
       action: () => {
         const origin = app.graph.getNode(link.origin_id), target = app.graph.getNode(link.target_id);
         const { origin_slot: oslot, target_slot: tslot } = link;

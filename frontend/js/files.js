@@ -2,6 +2,7 @@
 
 import { graphToApi } from "./convert.js";
 import { pngTextChunks } from "./png.js";
+import { t } from "./i18n.js";
 
 const AUTOSAVE_KEY = "studio.workflow";
 
@@ -39,7 +40,7 @@ export async function loadFile(app, file) {
     }
     return loadData(app, JSON.parse(await file.text()), file.name);
   } catch (err) {
-    app.toast(`Could not load ${file.name}: ${err.message}`, "error");
+    app.toast(t("Could not load {file}: {error}", { file: file.name, error: err.message }), "error");
     return null;
   }
 }
@@ -87,6 +88,6 @@ export async function listTemplates(app) {
 
 export async function openTemplate(app, name) {
   const r = await app.api.template(name);
-  if (!r.ok) { app.toast(`No template ${name}`, "error"); return; }
+  if (!r.ok) { app.toast(t("No template {name}", { name }), "error"); return; }
   loadData(app, r.data, name);
 }

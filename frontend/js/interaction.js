@@ -8,6 +8,7 @@ import { openSearch, compatibleDefs, closeSearch } from "./search.js";
 import { promptText, closeEditor } from "./overlay.js";
 import { nodeMenu, canvasMenu, groupMenu, linkMenu } from "./canvas_menus.js";
 import { MODE_BYPASS, MODE_MUTED, typesCompatible } from "./graph.js";
+import { t } from "./i18n.js";
 
 const CLICK_SLOP = 4;
 
@@ -242,7 +243,7 @@ export class Interaction {
         if (slot < 0 && h.part !== "input") slot = h.node.outputs.findIndex((o) => typesCompatible(o.type, link.type));
         if (slot >= 0) made = app.graph.connect(h.node, slot, link.node, link.slot);
       }
-      if (!made) app.toast(`Cannot connect ${link.type} there`, "warn");
+      if (!made) app.toast(t("Cannot connect {type} there", { type: link.type }), "warn");
       else app.linkMade(made);
       app.commit();
       return;

@@ -14,6 +14,12 @@ import { autosave, autosaved, chooseFile, installDrop } from "./files.js";
 import { followRuns, queueGraph } from "./runner.js";
 import { testHook } from "./testhook.js";
 import { installTooltips } from "./tooltip.js";
+import { initI18n, onLanguageChange } from "./i18n.js";
+import { initTheme } from "./theme.js";
+import { installAutocomplete } from "./autocomplete.js";
+import { PromptLibrary } from "./library.js";
+import { ModelPresets } from "./presets.js";
+import { t } from "./i18n.js";
 
 const DEFAULT_WORKFLOW = "txt2img.json";
 
@@ -29,12 +35,23 @@ class App {
   }
 
   async start() {
-    this.schema = new Schema(await this.api.objectInfo());
+    initTheme(() => this.redraw());
+    const [info] = await Promise.all([this.api.objectInfo(), initI18n(this.api)]);
+    this.schema = new Schema(info);
     this.graph = new Graph(this.schema);
     this.renderer = new Renderer(this, this.canvas, this.minimap);
     this.interaction = new Interaction(this);
     installTooltips(this, this.interaction);
     this.panels = new Panels(this);
+    this.library = new PromptLibrary(this);
+    this.presets = new ModelPresets(this);
+    installAutocomplete(this.api);
+    onLanguageChange(() => {
+      this.panels.setStatus(this.panels.remaining ?? 0);
+      this.library.render();
+      if (!this.presets.panel.hidden) this.presets.refresh();
+      this.redraw();
+    });
     this.undoHistory = new UndoHistory(() => JSON.stringify(this.graph.serialize()), (s) => this.restore(s));
     addEventListener("resize", () => this.renderer.resize());
     this.renderer.resize();
@@ -105,7 +122,7 @@ class App {
 
   addNode(type, gx, gy) {
     const node = this.schema.createNode(type);
-    if (!node) { this.toast(`Unknown node type ${type}`, "error"); return null; }
+    if (!node) { this.toast(t("Unknown node type {type}", { type }), "error"); return null; }
     node.pos = [Math.round(gx), Math.round(gy)];
     fitSize(node);
     this.graph.add(node);
@@ -245,8 +262,8 @@ class App {
     this.state.running = null;
     for (const n of this.graph.nodes) this.afterLoadNode(n);
     if (fit) this.fitView();
-    if (unknown.length) this.toast(`Missing node types (kept as placeholders): ${unknown.join(", ")}`, "error");
-    else if (!quiet) this.toast(`Loaded ${source}`, "info");
+    if (unknown.length) this.toast(t("Missing node types (kept as placeholders): {types}", { types: unknown.join(", ") }), "error");
+    else if (!quiet) this.toast(t("Loaded {source}", { source: t(source) }), "info");
     this.unknownTypes = unknown;
     this.commit();
     this.renderer.draw();
@@ -270,7 +287,7 @@ class App {
 
   async loadDefault() {
     const r = await this.api.template(DEFAULT_WORKFLOW);
-    if (!r.ok) { this.toast("No default workflow", "error"); return; }
+    if (!r.ok) { this.toast(t("No default workflow"), "error"); return; }
     this.loadApi(r.data, "default workflow", { quiet: true });
     // Model names in the shipped file may not exist here: take the first available file.
     for (const node of this.graph.nodes) for (const w of node.widgets) {
@@ -298,7 +315,7 @@ class App {
         if (w.type === "COMBO" && f?.type === "COMBO") w.options.values = f.options.values;
       }
     }
-    if (manual) this.toast("Node definitions refreshed", "info");
+    if (manual) this.toast(t("Node definitions refreshed"), "info");
     this.redraw();
   }
 
@@ -311,5 +328,5 @@ window.studio = testHook(app);
 app.start().catch((err) => {
   console.error(err);
   document.body.dataset.error = String(err);
-  app.toast(`Start failed: ${err.message}`, "error");
+  app.toast(t("Start failed: {error}", { error: err.message }), "error");
 });

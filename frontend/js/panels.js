@@ -2,6 +2,8 @@
 
 import { chooseFile, exportApi, listTemplates, loadFile, openTemplate, saveWorkflow, loadData } from "./files.js";
 import { showMenu } from "./menu.js";
+import { languageChoices, languageSetting, setLanguage, t } from "./i18n.js";
+import { setTheme, themeChoice } from "./theme.js";
 
 const $ = (sel) => document.querySelector(sel);
 
@@ -16,7 +18,12 @@ export class Panels {
     $("#save-button").addEventListener("click", () => saveWorkflow(app));
     $("#export-button").addEventListener("click", () => exportApi(app));
     $("#interrupt-button").addEventListener("click", () => app.api.interrupt());
-    $("#panel-button").addEventListener("click", () => { $("#queue-panel").hidden = !$("#queue-panel").hidden; this.refreshQueue(); });
+    $("#panel-button").addEventListener("click", () => {
+      const show = $("#queue-panel").hidden;
+      $("#queue-panel").hidden = !show;
+      if (show) $("#presets-panel").hidden = true;
+      this.refreshQueue();
+    });
     $("#clear-queue-button").addEventListener("click", async () => { await app.api.clearQueue(); this.refreshQueue(); });
     $("#clear-history-button").addEventListener("click", async () => { await app.api.clearHistory(); this.refreshQueue(); });
     $("#help-button").addEventListener("click", () => { $("#help-panel").hidden = !$("#help-panel").hidden; });
@@ -25,12 +32,26 @@ export class Panels {
       e.stopPropagation();
       const r = e.currentTarget.getBoundingClientRect();
       const list = await listTemplates(app);
-      showMenu(list.length ? list.map((t) => ({ label: t.title, action: () => openTemplate(app, t.name) })) : [{ label: "(none)", disabled: true }], r.left, r.bottom);
+      showMenu(list.length ? list.map((x) => ({ label: x.title, action: () => openTemplate(app, x.name) })) : [{ label: t("(none)"), disabled: true }], r.left, r.bottom);
     });
+    this.fillLanguages();
+    $("#language-select").addEventListener("change", async (e) => {
+      if (!(await setLanguage(app.api, e.target.value))) app.toast(t("That language could not be loaded"), "error");
+      this.fillLanguages();
+    });
+    $("#theme-select").value = themeChoice();
+    $("#theme-select").addEventListener("change", (e) => setTheme(e.target.value));
+  }
+
+  fillLanguages() {
+    const select = $("#language-select");
+    select.replaceChildren(...languageChoices().map((c) => new Option(c.label, c.value)));
+    select.value = languageSetting();
   }
 
   setStatus(remaining) {
-    $("#queue-size").textContent = `Queue: ${remaining}`;
+    this.remaining = remaining;
+    $("#queue-size").textContent = t("Queue: {n}", { n: remaining });
     this.refreshQueue();
   }
 
@@ -54,9 +75,9 @@ export class Panels {
         const row = document.createElement("div");
         row.className = `queue-item ${label}`;
         row.dataset.promptId = item[1];
-        row.textContent = `#${item[0]} ${label}`;
+        row.textContent = `#${item[0]} ${t(label)}`;
         const button = document.createElement("button");
-        button.textContent = label === "running" ? "Interrupt" : "Cancel";
+        button.textContent = t(label === "running" ? "Interrupt" : "Cancel");
         button.addEventListener("click", async () => {
           if (label === "running") await app.api.interrupt(); else await app.api.deleteQueued([item[1]]);
           this.refreshQueue();
@@ -65,7 +86,7 @@ export class Panels {
         queueList.appendChild(row);
       }
     }
-    if (!queueList.children.length) queueList.textContent = "Nothing queued.";
+    if (!queueList.children.length) queueList.textContent = t("Nothing queued.");
     historyList.replaceChildren();
     const entries = Object.entries(h.data || {}).reverse();
     for (const [id, entry] of entries) {
@@ -74,11 +95,11 @@ export class Panels {
       row.dataset.promptId = id;
       const status = entry.status?.status_str || "?";
       const number = Array.isArray(entry.prompt) ? entry.prompt[0] : "";
-      row.append(`#${number} ${status}`);
+      row.append(`#${number} ${t(status)}`);
       const image = Object.values(entry.outputs || {}).flatMap((o) => o.images || [])[0];
       if (image) { const img = document.createElement("img"); img.src = app.api.viewUrl(image); row.appendChild(img); }
       const button = document.createElement("button");
-      button.textContent = "Load";
+      button.textContent = t("Load");
       button.addEventListener("click", () => {
         const workflow = entry.prompt?.[3]?.extra_pnginfo?.workflow;
         if (workflow) loadData(app, workflow, `history #${number}`);
@@ -87,6 +108,6 @@ export class Panels {
       row.appendChild(button);
       historyList.appendChild(row);
     }
-    if (!entries.length) historyList.textContent = "No history yet.";
+    if (!entries.length) historyList.textContent = t("No history yet.");
   }
 }

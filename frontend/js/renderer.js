@@ -2,6 +2,7 @@
 // off-screen nodes and links, caches text measurements, and draws boxes only when far out.
 
 import { THEME, typeColor } from "./colors.js";
+import { inputName, nodeTitle, outputName, t } from "./i18n.js";
 import { imageArea, nodeBounds, slotPos, widgetRects, TITLE_H, COLLAPSED_W } from "./layout.js";
 import { drawWidget } from "./widgets.js";
 import { MODE_BYPASS, MODE_MUTED, typesCompatible } from "./graph.js";
@@ -254,7 +255,7 @@ export class Renderer {
     ctx.fillStyle = node.flags?.collapsed ? "#888" : "#bbb";
     ctx.beginPath(); ctx.arc(x + 12, y + TITLE_H / 2, 5, 0, Math.PI * 2); ctx.fill();
     ctx.fillStyle = THEME.text;
-    const title = node.placeholder ? `${node.title} (missing)` : node.title;
+    const title = node.placeholder ? `${node.title} (${t("missing")})` : nodeTitle(node);
     ctx.fillText(this.text.fit(title, (node.flags?.collapsed ? COLLAPSED_W : w) - 30), x + 22, y + TITLE_H / 2);
     if (st.running === node.id && st.progress) {
       ctx.fillStyle = THEME.running;
@@ -301,7 +302,7 @@ export class Renderer {
       ctx.beginPath(); ctx.arc(p[0], p[1], 5, 0, Math.PI * 2);
       if (inp.link != null) ctx.fill(); else { ctx.strokeStyle = ctx.fillStyle; ctx.lineWidth = 2; ctx.stroke(); }
       ctx.fillStyle = inp.error ? THEME.error : THEME.dimText;
-      ctx.fillText(this.text.fit(inp.name || inp.type, w / 2 - 14), p[0] + 10, p[1]);
+      ctx.fillText(this.text.fit(inp.name ? inputName(node.type, inp.name) : inp.type, w / 2 - 14), p[0] + 10, p[1]);
       if (refused) ctx.globalAlpha = node.mode === MODE_MUTED ? 0.45 : 1;
     }
     ctx.textAlign = "right";
@@ -311,20 +312,20 @@ export class Renderer {
       ctx.fillStyle = typeColor(out.type);
       ctx.beginPath(); ctx.arc(p[0], p[1], 5, 0, Math.PI * 2); ctx.fill();
       ctx.fillStyle = THEME.dimText;
-      ctx.fillText(this.text.fit(out.name || out.type, w / 2 - 14), p[0] - 10, p[1]);
+      ctx.fillText(this.text.fit(out.name ? outputName(node.type, out.name) : out.type, w / 2 - 14), p[0] - 10, p[1]);
     }
     ctx.textAlign = "left";
     const rects = node.widgets.length ? widgetRects(node) : null;
     for (let i = 0; i < node.widgets.length; i++) {
       const wdg = node.widgets[i];
       if (node.inputs.some((inp) => inp.widget && inp.widget.name === wdg.name && inp.link != null)) continue;
-      drawWidget(ctx, wdg, x + 10, rects[i][0], w - 20, rects[i][1], this.text, true);
+      drawWidget(ctx, wdg, x + 10, rects[i][0], w - 20, rects[i][1], this.text, true, inputName(node.type, wdg.name));
     }
     if (node.placeholder) {
       ctx.fillStyle = "#ffb0b0";
       const r = imageArea(node);
       const yy = (r ? r[1] : node.pos[1] + node.size[1] - 30) + 10;
-      ctx.fillText(this.text.fit(`unknown node type: ${node.type}`, w - 16), x + 8, yy);
+      ctx.fillText(this.text.fit(t("unknown node type: {type}", { type: node.type }), w - 16), x + 8, yy);
     }
     const img = app.state.previewNode === node.id && app.state.preview ? app.state.preview
       : node.images?.find((im) => im.complete && im.naturalWidth) || (node.thumbnail?.complete && node.thumbnail.naturalWidth ? node.thumbnail : null);
@@ -358,7 +359,7 @@ export class Renderer {
     if (!m || this.minimap.hidden) return;
     const W = this.minimap.width, H = this.minimap.height;
     m.setTransform(1, 0, 0, 1, 0, 0);
-    m.fillStyle = "rgba(20,20,20,0.85)"; m.fillRect(0, 0, W, H);
+    m.fillStyle = THEME.minimap; m.fillRect(0, 0, W, H);
     const e = this.extent();
     const k = Math.min(W / e[2], H / e[3]);
     this.minimapTransform = { e, k };
@@ -369,7 +370,7 @@ export class Renderer {
       m.fillRect((b[0] - e[0]) * k, (b[1] - e[1]) * k, Math.max(1, b[2] * k), Math.max(1, b[3] * k));
     }
     const v = this.visible;
-    m.strokeStyle = "#fff"; m.lineWidth = 1;
+    m.strokeStyle = THEME.selected; m.lineWidth = 1;
     m.strokeRect((v[0] - e[0]) * k, (v[1] - e[1]) * k, v[2] * k, v[3] * k);
   }
 }

@@ -4,6 +4,7 @@
 import { graphToApi } from "./convert.js";
 import { applyControls } from "./widgets.js";
 import { fitSize } from "./layout.js";
+import { t } from "./i18n.js";
 
 export function clearErrors(app) {
   for (const node of app.graph.nodes) {
@@ -38,7 +39,7 @@ export function showNodeErrors(app, response) {
     shown++;
   }
   const top = response?.error;
-  app.toast(top ? `${top.message}${top.details ? ": " + top.details : ""}` : "The server refused the prompt", "error");
+  app.toast(top ? `${top.message}${top.details ? ": " + top.details : ""}` : t("The server refused the prompt"), "error");
   app.redraw();
   return shown;
 }
@@ -49,7 +50,7 @@ export async function queueGraph(app, count = 1, front = false) {
     const prompt = graphToApi(app.graph);
     const workflow = app.graph.serialize();
     let r;
-    try { r = await app.api.queuePrompt(prompt, workflow, front); } catch (err) { app.toast(`Queue failed: ${err.message}`, "error"); break; }
+    try { r = await app.api.queuePrompt(prompt, workflow, front); } catch (err) { app.toast(t("Queue failed: {error}", { error: err.message }), "error"); break; }
     if (!r.ok) { showNodeErrors(app, r.data); break; }
     clearErrors(app);
     if (Object.keys(r.data?.node_errors || {}).length) showNodeErrors(app, { ...r.data, error: { message: "Some outputs cannot run" } });
@@ -60,7 +61,7 @@ export async function queueGraph(app, count = 1, front = false) {
     app.commit();
   }
   app.redraw();
-  if (queued) app.toast(`Queued ${queued} prompt${queued > 1 ? "s" : ""}`, "info");
+  if (queued) app.toast(t(queued > 1 ? "Queued {n} prompts" : "Queued {n} prompt", { n: queued }), "info");
   app.panels.refreshQueue();
   app.refreshDefs();
   return queued;
@@ -102,11 +103,11 @@ export function followRuns(app) {
   api.on("execution_error", (data) => {
     const node = app.graph.getNode(data.node_id);
     if (node) node.errors = [`${data.exception_type}: ${data.exception_message}`];
-    app.toast(`${data.node_type} failed: ${data.exception_message}`, "error");
+    app.toast(t("{node} failed: {error}", { node: data.node_type, error: data.exception_message }), "error");
     state.running = null;
     app.redraw();
   });
-  api.on("execution_interrupted", () => { state.running = null; app.toast("Interrupted", "info"); app.redraw(); });
+  api.on("execution_interrupted", () => { state.running = null; app.toast(t("Interrupted"), "info"); app.redraw(); });
   api.on("open", () => app.panels.refreshQueue());
 }
 

@@ -1,6 +1,7 @@
 // The node search dialog: fuzzy match on name, display name and category.
 
 import { typesCompatible } from "./graph.js";
+import { categoryName, nodeName, t } from "./i18n.js";
 
 /** Score a candidate against a query: higher is better, -1 is no match. */
 export function fuzzyScore(query, text) {
@@ -22,7 +23,8 @@ export function fuzzyScore(query, text) {
 export function searchDefs(defs, query) {
   const scored = [];
   for (const def of defs) {
-    const fields = [def.display_name || def.name, def.name, `${def.category}/${def.display_name || def.name}`];
+    const shown = nodeName(def.name, def.display_name || def.name);
+    const fields = [def.display_name || def.name, def.name, `${def.category}/${def.display_name || def.name}`, shown, `${categoryName(def.category)}/${shown}`];
     const best = Math.max(...fields.map((f, i) => fuzzyScore(query, f || "") - i * 50));
     if (best >= 0 || !query) scored.push([best, def]);
   }
@@ -51,7 +53,7 @@ export function openSearch(defs, x, y, choose) {
   el.style.top = `${Math.min(y, innerHeight - 320)}px`;
   const input = document.createElement("input");
   input.className = "search-input";
-  input.placeholder = "Search nodes";
+  input.placeholder = t("Search nodes");
   const list = document.createElement("div");
   list.className = "search-results";
   el.append(input, list);
@@ -64,8 +66,8 @@ export function openSearch(defs, x, y, choose) {
       row.className = "search-item" + (i === active ? " active" : "");
       row.dataset.type = def.name;
       row.innerHTML = `<span class="name"></span><span class="cat"></span>`;
-      row.firstChild.textContent = def.display_name || def.name;
-      row.lastChild.textContent = def.category || "";
+      row.firstChild.textContent = nodeName(def.name, def.display_name || def.name);
+      row.lastChild.textContent = categoryName(def.category || "");
       row.addEventListener("mousedown", (e) => { e.stopPropagation(); e.preventDefault(); closeSearch(); choose(def); });
       return row;
     }));

@@ -2,6 +2,10 @@
 // Nothing here edits the graph; tests drive the editor with real mouse and key events.
 
 import { graphToApi } from "./convert.js";
+import { visibleSuggestions } from "./autocomplete.js";
+import { inputName, languageSetting, nodeTitle, outputName } from "./i18n.js";
+import { effectiveTheme, themeChoice } from "./theme.js";
+import { THEME } from "./colors.js";
 import { linkMidpoint, nodeBounds, slotPos, widgetRects, TITLE_H } from "./layout.js";
 
 export function testHook(app) {
@@ -29,6 +33,19 @@ export function testHook(app) {
       const t0 = performance.now();
       for (let i = 0; i < n; i++) { app.renderer.draw(); ctx.getImageData(0, 0, 1, 1); }
       return (performance.now() - t0) / n;
+    },
+    get language() { return languageSetting(); },
+    get theme() { return { choice: themeChoice(), effective: effectiveTheme(), canvasBackground: THEME.background }; },
+    get suggestions() { return visibleSuggestions(); },
+    /** A node's labels as the canvas draws them (in the interface language). */
+    labels: (id) => {
+      const n = app.graph.getNode(id);
+      return {
+        title: nodeTitle(n),
+        inputs: n.inputs.map((i) => inputName(n.type, i.name)),
+        outputs: n.outputs.map((o) => outputName(n.type, o.name)),
+        widgets: n.widgets.map((w) => inputName(n.type, w.name)),
+      };
     },
     serialize: () => app.graph.serialize(),
     toApi: () => graphToApi(app.graph),

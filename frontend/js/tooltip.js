@@ -1,5 +1,7 @@
 // Hover help: an input's or widget's tooltip and a node's description, from /object_info.
 
+import { inputTooltip, nodeDescription, t } from "./i18n.js";
+
 let el = null;
 let timer = 0;
 
@@ -25,17 +27,18 @@ export function helpText(app, hit) {
   if (!hit) return "";
   const { node } = hit;
   const def = app.schema.defs[node.type];
-  if (!def) return node.placeholder ? `Unknown node type ${node.type}: no server node of that name.` : "";
+  if (!def) return node.placeholder ? t("Unknown node type {type}: no server node of that name.", { type: node.type }) : "";
   const specOf = (name) => def.input?.required?.[name] || def.input?.optional?.[name];
-  if (hit.part === "input") return specOf(node.inputs[hit.index]?.name)?.[1]?.tooltip || node.inputs[hit.index]?.type || "";
+  const tip = (name) => { const text = specOf(name)?.[1]?.tooltip; return text ? inputTooltip(node.type, name, text) : ""; };
+  if (hit.part === "input") return tip(node.inputs[hit.index]?.name) || node.inputs[hit.index]?.type || "";
   if (hit.part === "output") return def.output_tooltips?.[hit.index] || node.outputs[hit.index]?.type || "";
   if (hit.part === "widget") {
     const w = node.widgets[hit.index];
     if (w.error) return w.error;
-    if (w.type === "CONTROL") return "What happens to the value before each queueing: fixed, increment, decrement or randomize.";
-    return specOf(w.name)?.[1]?.tooltip || "";
+    if (w.type === "CONTROL") return t("What happens to the value before each queueing: fixed, increment, decrement or randomize.");
+    return tip(w.name);
   }
-  if (hit.part === "title") return def.description || "";
+  if (hit.part === "title") return def.description ? nodeDescription(node.type, def.description) : "";
   return "";
 }
 

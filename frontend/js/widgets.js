@@ -2,6 +2,7 @@
 // and what a click or drag on them does. Editing text uses small DOM overlays (overlay.js).
 
 import { THEME } from "./colors.js";
+import { t, valueName } from "./i18n.js";
 import { promptText } from "./overlay.js";
 import { CONTROL_VALUES } from "./schema.js";
 
@@ -14,6 +15,7 @@ function precisionOf(w) {
 }
 
 export function formatValue(w) {
+  if (w.type === "CONTROL") return valueName(w.value);
   if (w.type === "FLOAT") return Number(w.value).toFixed(Math.min(6, precisionOf(w)));
   if (w.type === "BOOLEAN") return w.value ? "true" : "false";
   return String(w.value);
@@ -31,10 +33,11 @@ export function clampValue(w, v) {
 
 function stepOf(w) { return w.options.step ?? (w.type === "INT" ? 1 : 0.1); }
 
-/** Draw one widget in graph coordinates. `text` is the renderer's cached text helper. */
-export function drawWidget(ctx, w, x, y, width, h, text, showText) {
+/** Draw one widget in graph coordinates. `text` is the renderer's cached text helper;
+ * `label` is the widget's name as shown (translated). */
+export function drawWidget(ctx, w, x, y, width, h, text, showText, label = w.name) {
   ctx.fillStyle = THEME.widget;
-  ctx.strokeStyle = w.error ? THEME.error : "#555";
+  ctx.strokeStyle = w.error ? THEME.error : THEME.widgetEdge;
   ctx.lineWidth = w.error ? 2 : 1;
   ctx.beginPath();
   ctx.roundRect(x, y, width, h, 6);
@@ -45,7 +48,7 @@ export function drawWidget(ctx, w, x, y, width, h, text, showText) {
   ctx.fillStyle = THEME.widgetText;
   if (w.type === "UPLOAD") {
     ctx.textAlign = "center";
-    ctx.fillText("choose file to upload", x + width / 2, mid);
+    ctx.fillText(t("choose file to upload"), x + width / 2, mid);
     ctx.textAlign = "left";
     return;
   }
@@ -53,12 +56,12 @@ export function drawWidget(ctx, w, x, y, width, h, text, showText) {
     ctx.fillStyle = THEME.dimText;
     const lines = text.wrap(String(w.value ?? ""), width - 12, 3);
     lines.forEach((line, i) => ctx.fillText(line, x + 6, y + 11 + i * 16));
-    if (!w.value) ctx.fillText(w.name, x + 6, y + 11);
+    if (!w.value) ctx.fillText(label, x + 6, y + 11);
     return;
   }
   if (w.type === "BOOLEAN") {
     ctx.fillStyle = THEME.dimText;
-    ctx.fillText(w.name, x + 10, mid);
+    ctx.fillText(label, x + 10, mid);
     ctx.fillStyle = w.value ? "#7bd37b" : "#777";
     ctx.beginPath();
     ctx.arc(x + width - 14, mid, 5, 0, Math.PI * 2);
@@ -79,8 +82,8 @@ export function drawWidget(ctx, w, x, y, width, h, text, showText) {
   }
   const pad = arrows ? ARROW_W + 4 : 8;
   ctx.fillStyle = THEME.dimText;
-  const label = w.type === "CONTROL" ? "control after generate" : w.name;
-  ctx.fillText(text.fit(label, width * 0.5), x + pad, mid);
+  const shown = w.type === "CONTROL" ? t("control after generate") : label;
+  ctx.fillText(text.fit(shown, width * 0.5), x + pad, mid);
   ctx.fillStyle = THEME.widgetText;
   ctx.textAlign = "right";
   ctx.fillText(text.fit(formatValue(w), width * 0.5 - pad), x + width - pad, mid);
@@ -131,12 +134,12 @@ export function pressWidget(w, node, area, ctx) {
   if (w.type === "COMBO" || w.type === "CONTROL") {
     if (area !== "center") { stepCombo(w, area === "left" ? -1 : 1); changed(); return null; }
     const r = ctx.rect();
-    ctx.menu((w.options.values || CONTROL_VALUES).map((v) => ({ label: String(v), value: v })), r.x, r.y + r.h,
+    ctx.menu((w.options.values || CONTROL_VALUES).map((v) => ({ label: w.type === "CONTROL" ? valueName(v) : String(v), value: v })), r.x, r.y + r.h,
       (v) => { w.value = v; changed(); }, { filter: (w.options.values || []).length > 8 });
     return null;
   }
   if (w.type === "STRING") {
-    promptText(ctx.rect(), String(w.value ?? ""), !!w.options.multiline, (text) => { w.value = text; changed(); });
+    promptText(ctx.rect(), String(w.value ?? ""), !!w.options.multiline, (text) => { w.value = text; changed(); }, { node, widget: w });
     return null;
   }
   if (w.type === "UPLOAD") { ctx.upload(node, w); return null; }

@@ -102,3 +102,25 @@ def shot(page, name: str) -> None:
 
 def wait_loaded(page, count: int) -> None:
     page.wait_for_function("n => window.studio.graph.nodes.length === n", arg=count)
+
+
+def prompt_node(page, role: str) -> int:
+    """The text-encode node wired into the sampler's `role` input ("positive"/"negative")."""
+    return js(page, """role => {
+        const g = window.studio.graph;
+        const sampler = g.nodes.find(n => n.type === "KSampler");
+        const link = g.links.get(sampler.inputs.find(i => i.name === role).link);
+        return link.origin_id;
+    }""", role)
+
+
+def open_text_editor(page, node_id, name: str = "text"):
+    """Click a prompt widget: its textarea opens with the text selected; the caret goes to the end."""
+    page.mouse.click(*point(page, "widget", node_id, name))
+    editor = page.wait_for_selector("textarea.overlay-editor")
+    page.keyboard.press("Control+End")
+    return editor
+
+
+def suggestions(page) -> list[str]:
+    return js(page, "() => window.studio.suggestions")

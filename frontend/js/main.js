@@ -53,7 +53,8 @@ class App {
       this.redraw();
     });
     this.undoHistory = new UndoHistory(() => JSON.stringify(this.graph.serialize()), (s) => this.restore(s));
-    addEventListener("resize", () => this.renderer.resize());
+    // The canvas follows the window and the toolbar (which wraps onto a second row when narrow).
+    new ResizeObserver(() => this.renderer.resize()).observe(this.canvas);
     this.renderer.resize();
     installDrop(this, document.body);
     installPasteEvent(this);

@@ -4,11 +4,11 @@
 
 import { typeColor } from "./colors.js";
 import { onEditorOpen } from "./overlay.js";
+import { isPromptWidget } from "./prompts.js";
 import { TagIndex, formatCount, formatTag } from "./tag_index.js";
 import { t } from "./i18n.js";
 
 const DELIMITERS = ",\n()[]{}|";
-const NOTE_TYPES = new Set(["Note", "MarkdownNote"]);
 let indexPromise = null;
 let popup = null; // the one visible list: {el, items, active, editor}
 
@@ -151,8 +151,7 @@ function attach(api, editor) {
 /** Autocomplete in every multi-line prompt text editor (not on notes). */
 export function installAutocomplete(api) {
   onEditorOpen((el, meta) => {
-    const w = meta.widget;
-    if (el.tagName !== "TEXTAREA" || !w || w.type !== "STRING" || NOTE_TYPES.has(meta.node?.type)) return null;
+    if (el.tagName !== "TEXTAREA" || !isPromptWidget(meta.node, meta.widget)) return null;
     tagIndex(api); // start loading while the user reads the prompt
     return attach(api, el);
   });

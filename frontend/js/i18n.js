@@ -108,7 +108,7 @@ export function valueName(value) { return show(String(value), str(lookup("values
 
 /** Fill every element marked data-i18n (text), data-i18n-title and data-i18n-placeholder. */
 export function applyDom(root = document) {
-  document.documentElement.lang = mode.code === "en" ? "en" : mode.both ? `en` : mode.code;
+  document.documentElement.lang = mode.code === "en" || mode.both ? "en" : mode.code;
   for (const el of root.querySelectorAll("[data-i18n]")) el.textContent = t(el.dataset.i18n);
   for (const el of root.querySelectorAll("[data-i18n-title]")) el.title = t(el.dataset.i18nTitle);
   for (const el of root.querySelectorAll("[data-i18n-placeholder]")) el.placeholder = t(el.dataset.i18nPlaceholder);

@@ -14,12 +14,11 @@ import { autosave, autosaved, chooseFile, installDrop } from "./files.js";
 import { followRuns, queueGraph } from "./runner.js";
 import { testHook } from "./testhook.js";
 import { installTooltips } from "./tooltip.js";
-import { initI18n, onLanguageChange } from "./i18n.js";
+import { initI18n, onLanguageChange, t } from "./i18n.js";
 import { initTheme } from "./theme.js";
 import { installAutocomplete } from "./autocomplete.js";
 import { PromptLibrary } from "./library.js";
 import { ModelPresets } from "./presets.js";
-import { t } from "./i18n.js";
 
 const DEFAULT_WORKFLOW = "txt2img.json";
 

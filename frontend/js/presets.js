@@ -29,7 +29,6 @@ export class ModelPresets {
   constructor(app) {
     this.app = app;
     this.panel = $("#presets-panel");
-    this.presets = [];
     this.pendingReplace = null;
     $("#presets-button").addEventListener("click", () => this.toggle());
     $("#preset-model").addEventListener("change", () => this.refresh());
@@ -39,7 +38,7 @@ export class ModelPresets {
   toggle(show = this.panel.hidden) {
     this.panel.hidden = !show;
     if (!show) return;
-    for (const id of ["#queue-panel"]) $(id).hidden = true;
+    $("#queue-panel").hidden = true; // both sit on the right
     this.fillModels();
     this.refresh();
   }
@@ -63,14 +62,13 @@ export class ModelPresets {
   async refresh() {
     const model = this.model();
     const list = $("#preset-list");
-    this.presets = [];
     if (!model) { list.textContent = t("No checkpoints found."); return; }
     const r = await this.app.api.json(`/studio/presets?model=${encodeURIComponent(model)}`);
     if (model !== this.model()) return;
     if (!r.ok) { list.textContent = errorText(r); return; }
-    this.presets = r.data.presets || [];
-    list.replaceChildren(...this.presets.map((p) => this.presetRow(p)));
-    if (!this.presets.length) list.textContent = t("No presets for this model yet.");
+    const presets = r.data.presets || [];
+    list.replaceChildren(...presets.map((p) => this.presetRow(p)));
+    if (!presets.length) list.textContent = t("No presets for this model yet.");
     $("#preset-capture").textContent = describePreset(this.capture());
   }
 

@@ -6,10 +6,14 @@ import { currentEditor } from "./overlay.js";
 
 const NOTE_TYPES = new Set(["Note", "MarkdownNote"]);
 
-/** The multi-line text widget of a node (a prompt), or null. */
+/** Whether `w` is prompt text: a multi-line text widget, not on a note or a placeholder. */
+export function isPromptWidget(node, w) {
+  return !!node && !!w && !NOTE_TYPES.has(node.type) && !node.placeholder && w.type === "STRING" && !!w.options?.multiline;
+}
+
+/** The (first) prompt text widget of a node, or null. */
 export function promptWidget(node) {
-  if (!node || NOTE_TYPES.has(node.type) || node.placeholder) return null;
-  return node.widgets.find((w) => w.type === "STRING" && w.options?.multiline) || null;
+  return node?.widgets.find((w) => isPromptWidget(node, w)) || null;
 }
 
 /** "positive", "negative" or null for a node with a prompt widget. */

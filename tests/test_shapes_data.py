@@ -84,7 +84,7 @@ def test_scenes_are_valid_and_shapes_stay_inside():
 def test_render_without_rng_is_canonical():
     scene = Scene("circle", "red", "white", "small", "centre")
     assert np.array_equal(np.asarray(render(scene)), np.asarray(render(scene)))
-    assert scene_box(scene) == (48.0, 48.0, 80.0, 80.0)
+    assert scene_box(scene) == (44.0, 44.0, 84.0, 84.0)
 
 
 # ---------------------------------------------------------------- captions and prompts

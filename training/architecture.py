@@ -38,8 +38,10 @@ def build_unet() -> torch.nn.Module:
     return UNet2DConditionModel(
         sample_size=LATENT_SIZE,
         block_out_channels=(64, 128, 128),
-        down_block_types=("CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "DownBlock2D"),
-        up_block_types=("UpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D"),
+        # Cross-attention at 8x8 and in the middle only: at 16x16 it costs 45% of a
+        # training step, and the same time spent on more steps gave better samples.
+        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D", "DownBlock2D"),
+        up_block_types=("UpBlock2D", "CrossAttnUpBlock2D", "UpBlock2D"),
         layers_per_block=1,
         attention_head_dim=8,  # SD1's convention: 8 heads
         cross_attention_dim=TEXT_WIDTH,

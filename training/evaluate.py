@@ -148,6 +148,32 @@ def evaluate(
     return report
 
 
+def vae_round_trip(checkpoint: Path, count: int = 200, seed: int = 7) -> dict:
+    """Score the checkpoint's VAE alone: drawn scenes encoded and decoded, each judged
+    like a generation. The shape and colour it keeps here bound what the whole model can
+    reach, so this tells a VAE shortfall from a UNet one."""
+    import torch
+
+    from diffusion.loader import load_vae
+
+    vae = load_vae(checkpoint, device=torch.device("cpu"), dtype=torch.float32)
+    rng = random.Random(seed)
+    scenes = [random_scene(rng) for _ in range(count)]
+    sources = [render(scene, rng=rng) for scene in scenes]
+    marks: dict[str, list[bool]] = {a: [] for a in ATTRIBUTES}
+    ious = []
+    for start in range(0, count, 20):
+        batch = np.stack([np.asarray(image, dtype=np.float32) / 255 for image in sources[start:start + 20]])
+        decoded = vae.decode(vae.encode(torch.from_numpy(batch)))  # IMAGE [B,H,W,3] in 0..1
+        for k, array in enumerate((decoded.numpy() * 255).round().astype(np.uint8)):
+            scene, source, image = scenes[start + k], sources[start + k], Image.fromarray(array)
+            wanted = {a: getattr(scene, "colour" if a == "colour" else a) for a in ATTRIBUTES}
+            for attribute, ok in score(image, wanted).items():
+                marks[attribute].append(ok)
+            ious.append(mask_iou(detect(source).mask, detect(image).mask))
+    return {**{f"{a}_accuracy": sum(v) / len(v) for a, v in marks.items()}, "mean_iou": float(np.mean(ious))}
+
+
 def save_grid(report: Report, path: Path, columns: int = 8, limit: int = 48) -> None:
     """Samples with their prompts (wrong attributes listed in red), then recolour pairs."""
     cell, caption_h = 128, 46

@@ -40,8 +40,9 @@ COLOUR_NAMES: tuple[str, ...] = tuple(COLOURS)
 
 SIZES: tuple[str, ...] = ("small", "large")
 # Bounding-box side at 128 px. Large must fit at a 1/4-centre with +10% jitter
-# (56 * 1.1 / 2 = 30.8 < 32); small stays ~4 latent cells wide after an 8x VAE.
-SIZE_PIXELS: dict[str, int] = {"small": 32, "large": 56}
+# (56 * 1.1 / 2 = 30.8 < 32); small spans 5 latent cells after an 8x VAE, which is what
+# a small star's points need to survive the autoencoder (at 4 cells they blur away).
+SIZE_PIXELS: dict[str, int] = {"small": 40, "large": 56}
 SIZE_JITTER = 0.10  # relative, uniform
 POSITION_JITTER = 4.0  # pixels at 128 px, uniform per axis
 
@@ -94,12 +95,31 @@ class Scene:
     position: str
 
 
-def random_scene(rng: random.Random) -> Scene:
-    """Uniform over every attribute; the background never equals the shape colour."""
+def random_scene(rng: random.Random, small_share: float | None = None) -> Scene:
+    """Uniform over every attribute; the background never equals the shape colour.
+
+    `small_share` biases the size (the VAE trains on more small shapes, its hard case).
+    """
     shape = rng.choice(SHAPES)
     colour = rng.choice(COLOUR_NAMES)
     background = rng.choice([c for c in COLOUR_NAMES if c != colour])
-    return Scene(shape, colour, background, rng.choice(SIZES), rng.choice(POSITIONS))
+    if small_share is None:
+        size = rng.choice(SIZES)
+    else:
+        size = "small" if rng.random() < small_share else "large"
+    return Scene(shape, colour, background, size, rng.choice(POSITIONS))
+
+
+def recoloured(scene: Scene, rng: random.Random) -> Scene:
+    """The same shape in the same place with another shape colour (60%), another
+    background (20%) or both (20%); the two colours still differ."""
+    r = rng.random()
+    colour, background = scene.colour, scene.background
+    if r < 0.8:
+        colour = rng.choice([c for c in COLOUR_NAMES if c not in (scene.colour, background)])
+    if r >= 0.6:
+        background = rng.choice([c for c in COLOUR_NAMES if c not in (scene.background, colour)])
+    return Scene(scene.shape, colour, background, scene.size, scene.position)
 
 
 def _draw(draw: ImageDraw.ImageDraw, shape: str, box: tuple[float, float, float, float],
@@ -144,7 +164,11 @@ def shape_mask(shape: str, box: tuple[float, float, float, float],
 
 def render(scene: Scene, image_size: int = 128, rng: random.Random | None = None) -> Image.Image:
     """RGB image of the scene; rng adds size/position jitter, None gives canonical placement."""
-    box = scene_box(scene, image_size, rng)
+    return draw_scene(scene, scene_box(scene, image_size, rng), image_size)
+
+
+def draw_scene(scene: Scene, box: tuple[float, float, float, float], image_size: int = 128) -> Image.Image:
+    """RGB image of the scene with its shape filling `box` (see scene_box)."""
     s = SUPERSAMPLE
     img = Image.new("RGB", (image_size * s, image_size * s), COLOURS[scene.background])
     _draw(ImageDraw.Draw(img), scene.shape, tuple(v * s for v in box), COLOURS[scene.colour])

@@ -1,9 +1,10 @@
 """The shipped built-in model: it loads offline, the shipped workflows use it, and a small
 sample of the evaluation passes (while a random-weight model of the same kind fails it).
 
-The thresholds sit a little below what the full evaluation measured (bench/builtin_model_eval.py:
-colour 81.5%, background 98%, shape 66%, position 89.5% over 200 generations), far above
-chance (10%, 10%, 17%, 11%). The issue's targets (95/95/85/85) are not reached yet.
+The thresholds sit a little below the issue's targets (colours 95%, shape and position
+85%, img2img recolour mask IoU 0.7); the full evaluation (bench/builtin_model_eval.py, 200
+generations and 40 recolours) measured colour 100%, background 100%, shape 99.5%, position
+100%, recolour IoU 0.78. Chance is 10%, 10%, 17% and 11%.
 """
 from __future__ import annotations
 
@@ -25,7 +26,9 @@ from training.train import DEFAULT_NAME
 
 ROOT = Path(__file__).resolve().parent.parent
 BUILTIN = ROOT / "models" / "checkpoints" / DEFAULT_NAME
-THRESHOLDS = {"colour": 0.75, "background": 0.90, "shape": 0.55, "position": 0.80}
+THRESHOLDS = {"colour": 0.90, "background": 0.90, "shape": 0.80, "position": 0.80}
+IMG2IMG_MEAN_IOU = 0.65  # target 0.7
+IMG2IMG_COLOUR = 0.8
 
 
 @pytest.fixture
@@ -73,8 +76,8 @@ def test_sample_of_the_evaluation_passes(report):
     summary = report.summary()
     for attribute, threshold in THRESHOLDS.items():
         assert summary[f"{attribute}_accuracy"] >= threshold, (attribute, summary)
-    assert summary["img2img_mean_iou"] >= 0.5, summary
-    assert summary["img2img_colour_accuracy"] >= 0.66, summary
+    assert summary["img2img_mean_iou"] >= IMG2IMG_MEAN_IOU, summary
+    assert summary["img2img_colour_accuracy"] >= IMG2IMG_COLOUR, summary
 
 
 def test_red_square_turns_blue_where_it_was(folders):

@@ -167,7 +167,7 @@ def vae_round_trip(checkpoint: Path, count: int = 200, seed: int = 7) -> dict:
         decoded = vae.decode(vae.encode(torch.from_numpy(batch)))  # IMAGE [B,H,W,3] in 0..1
         for k, array in enumerate((decoded.numpy() * 255).round().astype(np.uint8)):
             scene, source, image = scenes[start + k], sources[start + k], Image.fromarray(array)
-            wanted = {a: getattr(scene, "colour" if a == "colour" else a) for a in ATTRIBUTES}
+            wanted = {a: getattr(scene, a) for a in ATTRIBUTES}
             for attribute, ok in score(image, wanted).items():
                 marks[attribute].append(ok)
             ious.append(mask_iou(detect(source).mask, detect(image).mask))

@@ -11,7 +11,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 
-COMMANDS = ("serve", "run")
+COMMANDS = ("serve", "run", "nodes")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -30,6 +30,11 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--output-dir", default=None, help="where images are saved (default: BASE/output)")
     run.add_argument("--verbose", "-v", action="store_true", help="print tracebacks of failing nodes")
     add_folder_flags(run)
+    from cli.nodes_command import add_nodes_flags
+
+    nodes = commands.add_parser("nodes", help="custom node packs: list, deps [PACK], install-deps PACK")
+    add_folder_flags(nodes)
+    add_nodes_flags(nodes)
     return parser
 
 
@@ -44,6 +49,10 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     parser = build_parser()
     args = parser.parse_args(with_default_command(list(sys.argv[1:] if argv is None else argv)))
+    if args.command == "nodes":
+        from cli.nodes_command import nodes_command
+
+        return nodes_command(args)
     if args.command == "run":
         from cli.run_command import run_workflow_command
 

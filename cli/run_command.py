@@ -57,8 +57,8 @@ class ProgressPrinter:
 
 
 def run_workflow_command(args: argparse.Namespace) -> int:
+    from comfy_compat.setup import load_headless
     from executor.run import Executor
-    from nodes import load_custom_nodes
     from nodes.folders import Folders
 
     from .app_paths import app_folders
@@ -73,7 +73,7 @@ def run_workflow_command(args: argparse.Namespace) -> int:
     folders: Folders = app_folders(args)
     if args.output_dir:
         folders.output = Path(args.output_dir)
-    load_custom_nodes(Path(args.base_dir) / "custom_nodes")
+    load_headless(Path(args.base_dir) / "custom_nodes", folders)
     executor = Executor(folders)
     _, checked = executor.validate(prompt)
     if not checked.ok or checked.node_errors:

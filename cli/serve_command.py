@@ -22,11 +22,15 @@ def add_serve_flags(parser: argparse.ArgumentParser) -> None:
 
 
 def serve_command(args: argparse.Namespace) -> int:
+    import asyncio
+
     from aiohttp import web
 
-    from nodes import load_custom_nodes
+    from comfy_compat.setup import load_into_server
     from server.app import create_app
     from server.config import ServerConfig
+
+    from .app_paths import extra_model_configs
 
     config = ServerConfig(
         base_dir=Path(args.base_dir),
@@ -34,9 +38,11 @@ def serve_command(args: argparse.Namespace) -> int:
         hosts=args.listen,
         port=args.port,
         preview_method=args.preview_method,
+        extra_model_paths=tuple(extra_model_configs(args)),
     )
-    load_custom_nodes(config.base_dir / "custom_nodes")
-    app = create_app(config)
+    loop = asyncio.new_event_loop()  # packs may hold on to PromptServer.instance.loop from import time
+    asyncio.set_event_loop(loop)
+    app = create_app(config, prepare=lambda app: load_into_server(app, config.base_dir / "custom_nodes", loop))
     shown = "127.0.0.1" if "0.0.0.0" in config.hosts else config.hosts[0]
     if not config.loopback_only:
         log.warning("listening on %s: anyone who can reach this machine can use the server", ", ".join(config.hosts))
@@ -46,6 +52,7 @@ def serve_command(args: argparse.Namespace) -> int:
         port=config.port,
         print=lambda _: print(f"SD Studio is running: http://{_url_host(shown)}:{config.port}/", flush=True),
         access_log=None,
+        loop=loop,
     )
     return 0
 

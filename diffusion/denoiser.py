@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Callable, Optional, Sequence
+from typing import Any, Callable, Optional, Sequence
 
 import torch
 
+from diffusion.guidance import Guidance
 from diffusion.regions import NEVER, Region, percent_to_sigma, region_for
 from diffusion.schedules import model_sigmas, sigma_to_t
 from diffusion.types import Conditioning, PredictionType, UNetLike
@@ -125,8 +126,8 @@ class ModelDenoiser:
             raise ValueError("positive conditioning is empty")
         self.sigmas = model_sigmas(model.alphas_cumprod)
         self.v_prediction = PredictionType(model.prediction_type) == PredictionType.V_PREDICTION
-        # cfg 1 makes the uncond term cancel; an empty negative has nothing to guide with
-        self.use_uncond = bool(self.negative) and not math.isclose(self.cfg, 1.0)
+        self.guidance = Guidance(model, self.cfg, positive, negative)
+        self.use_uncond = self.guidance.needs_uncond(bool(self.negative))
         self.unet_calls = 0
         self.concat = concat
         self.regional = any(e.is_regional for e in self.positive + self.negative)
@@ -147,6 +148,7 @@ class ModelDenoiser:
         self, x: torch.Tensor, sigma: torch.Tensor, t: torch.Tensor, entries: list[CondEntry],
         window: Optional[tuple[slice, slice]] = None,
     ) -> list[torch.Tensor]:
+        """Denoised estimates of x, one per entry, from one UNet call."""
         batch = x.shape[0]
         dev = x.device
         length = math.lcm(*[e.context.shape[1] for e in entries])
@@ -157,34 +159,41 @@ class ModelDenoiser:
             if e.pooled is not None:
                 pooled.append(_to_batch(e.pooled.to(dev, torch.float32), batch))
         n = len(entries)
-        s = sigma.reshape(-1, *([1] * (x.ndim - 1)))
-        c_in = 1.0 / torch.sqrt(s * s + 1.0)
-        if self.concat is None:
-            x_in = (x * c_in).repeat(n, *([1] * (x.ndim - 1)))
-        else:
-            rows = []
+        c: dict = {"c_crossattn": torch.cat(contexts), "y": torch.cat(pooled) if pooled else None}
+        if self.concat is not None:
+            extras = []
             for e in entries:
                 extra = _to_batch(self.concat(e).to(dev), batch)
-                if window is not None:
-                    extra = extra[..., window[0], window[1]]
-                rows.append(torch.cat([x * c_in, extra], dim=1))
-            x_in = torch.cat(rows)
-        extra = {}
+                extras.append(extra[..., window[0], window[1]] if window is not None else extra)
+            c["c_concat"] = torch.cat(extras)
         if entries[0].control is not None:
             control = self._control(entries[0].control, x, sigma, n, window)
             if control:
-                extra["control"] = control
-        out = self.model.apply_model(
-            x_in, t.repeat(n), torch.cat(contexts), torch.cat(pooled) if pooled else None, **extra
-        ).to(torch.float32)
+                c["control"] = control
+        x_in = x.repeat(n, *([1] * (x.ndim - 1)))
+        sigma_in = sigma.repeat(n)
+        self._t_for = (sigma_in, t.repeat(n))
+        kinds = [0 if any(e is p for p in self.positive) else 1 for e in entries]
+        out = self.guidance.call(self._apply_model, x_in, sigma_in, c, kinds)
         self.unet_calls += 1
-        results = []
-        for pred in out.chunk(n):
-            if self.v_prediction:
-                results.append(x * (1.0 / (s * s + 1.0)) - pred * (s * c_in))
-            else:
-                results.append(x - pred * s)
-        return results
+        return list(out.to(torch.float32).chunk(n))
+
+    def _apply_model(self, x: torch.Tensor, sigma: torch.Tensor, c_crossattn: Optional[torch.Tensor] = None,
+                     y: Optional[torch.Tensor] = None, c_concat: Optional[torch.Tensor] = None,
+                     control: Any = None, **_: Any) -> torch.Tensor:
+        """The denoised estimate for x at `sigma` (ComfyUI's apply_model convention)."""
+        s = sigma.reshape(-1, *([1] * (x.ndim - 1)))
+        c_in = 1.0 / torch.sqrt(s * s + 1.0)
+        x_in = x * c_in
+        if c_concat is not None:
+            x_in = torch.cat([x_in, c_concat.to(x_in)], dim=1)
+        known_sigma, known_t = self._t_for
+        t = known_t if sigma is known_sigma else self.timestep(sigma).to(x.device)
+        extra = {"control": control} if control else {}
+        pred = self.model.apply_model(x_in, t, c_crossattn, y, **extra).to(torch.float32)
+        if self.v_prediction:
+            return x * (1.0 / (s * s + 1.0)) - pred * (s * c_in)
+        return x - pred * s
 
     def _control(self, hint, x: torch.Tensor, sigma: torch.Tensor, n: int, window) -> list:
         """(ControlNet, hint pixels, strength) of the chain's links active at this sigma."""
@@ -266,17 +275,15 @@ class ModelDenoiser:
             sig_dev = sig.to(x.device)
             cond = self._regional(x, sig_dev, t, self.positive)
             if not self.use_uncond:
-                return cond
+                return self.guidance.combine(x, sig_dev, cond, None)
             uncond = self._regional(x, sig_dev, t, self.negative)
-            return uncond + (cond - uncond) * self.cfg
+            return self.guidance.combine(x, sig_dev, cond, uncond)
         entries = self.positive + (self.negative if self.use_uncond else [])
         preds = self._predict(x, sig.to(x.device), t, entries)
         n_pos = len(self.positive)
         cond = self._average(preds[:n_pos], self.positive)
-        if not self.use_uncond:
-            return cond
-        uncond = self._average(preds[n_pos:], self.negative)
-        return uncond + (cond - uncond) * self.cfg
+        uncond = self._average(preds[n_pos:], self.negative) if self.use_uncond else None
+        return self.guidance.combine(x, sig.to(x.device), cond, uncond)
 
 
 class MaskedDenoiser:

@@ -231,17 +231,25 @@ def load_vae(
             str(path), subfolder=sub, local_files_only=True, torch_dtype=dtype, **_variant(path / (sub or ""))
         )
         return VAE(module.to(device), device, dtype)
-    sd = read_state_dict(path)
+    return load_vae_state_dict(read_state_dict(path), device=device, dtype=dtype, name=path.name)
+
+
+def load_vae_state_dict(
+    sd: StateDict, *, device: Optional[torch.device] = None, dtype: Optional[torch.dtype] = None,
+    name: str = "the state dict",
+) -> VAE:
+    """A VAE from weights in original or diffusers layout (optionally under first_stage_model./vae.)."""
+    device, dtype = _resolve(device, dtype)
     for prefix in (VAE_PREFIX, "vae."):
         if any(k.startswith(prefix) for k in sd):
             sd = convert.strip_prefix(sd, prefix)
             break
     if "encoder.conv_in.weight" not in sd:
-        raise ValueError(f"{path.name} is not a VAE: no encoder.conv_in.weight (found {describe_keys(sd)})")
+        raise ValueError(f"{name} is not a VAE: no encoder.conv_in.weight (found {describe_keys(sd)})")
     try:
         module = vae_from_state_dict(sd, ModelFamily.SD1, dtype)
     except ValueError as exc:
-        raise ValueError(f"{path.name}: {exc}") from exc
+        raise ValueError(f"{name}: {exc}") from exc
     return VAE(module.to(device), device, dtype)
 
 

@@ -7,12 +7,13 @@ SDXL's extra conditioning (pooled text + size ids) is built here in one place.
 from __future__ import annotations
 
 import contextlib
-import copy
 from typing import Any, Optional, Sequence
 
 import torch
 
 from .families import LATENT_SCALES
+from .key_patches import KeyPatchable, unet_key_names
+from .model_options import PatchableModel
 from .patching import WeightPatch, patched
 from .types import ModelFamily, PredictionType, UNetLike
 
@@ -38,8 +39,11 @@ def _batch(t: torch.Tensor, n: int, what: str) -> torch.Tensor:
     raise ValueError(f"{what} has batch {t.shape[0]}, the latent has {n}")
 
 
-class DiffusionModel(UNetLike):
-    """A loaded UNet with its family facts; `apply_model` runs one denoising call."""
+class DiffusionModel(PatchableModel, KeyPatchable, UNetLike):
+    """A loaded UNet with its family facts; `apply_model` runs one denoising call.
+
+    Values share the UNet: `clone()`, `with_patches()` and the sampling hooks of
+    model_options (PatchableModel) make new values without touching the weights."""
 
     def __init__(
         self,
@@ -58,6 +62,7 @@ class DiffusionModel(UNetLike):
         self.dtype = dtype
         self.discrete_timesteps = True
         self.patches: tuple[WeightPatch, ...] = ()
+        self._init_options()
 
     @property
     def in_channels(self) -> int:
@@ -66,9 +71,23 @@ class DiffusionModel(UNetLike):
 
     def with_patches(self, patches: Sequence[WeightPatch]) -> "DiffusionModel":
         """A MODEL value sharing this UNet, with `patches` added after the existing ones."""
-        clone = copy.copy(self)
+        clone = self.clone()
         clone.patches = self.patches + tuple(patches)
         return clone
+
+    def clone(self) -> "DiffusionModel":
+        twin = PatchableModel.clone(self)
+        twin.__dict__.pop("_view", None)  # the view answers for one value
+        return twin
+
+    def _key_names(self) -> dict[str, str]:
+        return unet_key_names(self.unet)
+
+    def _component_of(self, param: str) -> tuple[str, str]:
+        return "unet", param
+
+    def _own_state(self) -> dict[str, torch.Tensor]:
+        return self.unet.state_dict()
 
     def patched(self) -> contextlib.AbstractContextManager:
         """Context in which the shared UNet carries this value's patches (see patching.py)."""

@@ -36,6 +36,47 @@ class WeightPatch:
         down = self.down.to(device, torch.float32).flatten(1)
         return (up @ down).reshape(shape) * (self.scale * self.strength)
 
+    def apply(self, total: torch.Tensor, base: torch.Tensor) -> torch.Tensor:
+        return total + self.delta(base.shape, base.device)
+
+    def fits(self, param: torch.Tensor) -> bool:
+        return self.up.shape[0] * self.down[0].numel() == param.numel()
+
+
+@dataclass(frozen=True)
+class DiffPatch:
+    """`weight * strength_model + strength * tensor` for one parameter: a full-size
+    difference, or with strength_model 0 a replacement (model merging is built of these)."""
+
+    component: str
+    target: str
+    tensor: torch.Tensor
+    strength: float
+    strength_model: float = 1.0
+
+    def apply(self, total: torch.Tensor, base: torch.Tensor) -> torch.Tensor:
+        if self.strength_model != 1.0:
+            total = total * self.strength_model
+        return total + self.tensor.to(base.device, torch.float32).reshape(base.shape) * self.strength
+
+    def fits(self, param: torch.Tensor) -> bool:
+        return self.tensor.numel() == param.numel()
+
+
+@dataclass(frozen=True)
+class ScalePatch:
+    """`weight * factor` (what a LoRA added with strength_model != 1 does to the base)."""
+
+    component: str
+    target: str
+    factor: float
+
+    def apply(self, total: torch.Tensor, base: torch.Tensor) -> torch.Tensor:
+        return total * self.factor
+
+    def fits(self, param: torch.Tensor) -> bool:
+        return True
+
 
 def _parameters(module: torch.nn.Module) -> dict[str, torch.nn.Parameter]:
     return dict(module.named_parameters())
@@ -61,7 +102,7 @@ def patched(module: torch.nn.Module, patches: Sequence[WeightPatch]) -> Iterator
                 base = param.data
                 total = base.to(torch.float32)
                 for patch in group:
-                    total = total + patch.delta(base.shape, base.device)
+                    total = patch.apply(total, base)
                 originals[target] = base
                 param.data = total.to(base.dtype)
         yield
@@ -77,8 +118,5 @@ def check_targets(module: torch.nn.Module, patches: Sequence[WeightPatch]) -> No
         param = params.get(patch.target)
         if param is None:
             raise KeyError(f"weight patch target {patch.target!r} is not a parameter of the model")
-        rows, cols = patch.up.shape[0], patch.down[0].numel()
-        if rows * cols != param.numel():
-            raise ValueError(
-                f"LoRA for {patch.target}: delta {rows}x{cols} does not fit weight {tuple(param.shape)}"
-            )
+        if not patch.fits(param):
+            raise ValueError(f"patch for {patch.target} does not fit weight {tuple(param.shape)}")

@@ -7,17 +7,17 @@ from __future__ import annotations
 
 import contextlib
 import math
-from typing import Optional, Sequence
+from typing import Callable, Optional, Sequence
 
 import torch
 import torch.nn.functional as F
 
 from diffusion.denoiser import MaskedDenoiser, ModelDenoiser
-from diffusion.samplers import SAMPLER_NAMES, BrownianNoiseSampler, GaussianNoiseSampler, get_sampler
+from diffusion.samplers import SAMPLER_NAMES, BrownianNoiseSampler, GaussianNoiseSampler, SamplerSpec, get_sampler
 from diffusion.schedules import SCHEDULER_NAMES, compute_sigmas, model_sigmas
 from diffusion.types import Conditioning, StepCallback, UNetLike
 
-__all__ = ["SAMPLER_NAMES", "SCHEDULER_NAMES", "prepare_noise", "calculate_sigmas", "sample"]
+__all__ = ["SAMPLER_NAMES", "SCHEDULER_NAMES", "prepare_noise", "calculate_sigmas", "sample", "sample_sigmas"]
 
 
 def prepare_noise(latent: torch.Tensor, seed: int, batch_index: Optional[Sequence[int]] = None) -> torch.Tensor:
@@ -122,6 +122,19 @@ class InpaintConcat:
         return extra
 
 
+class GuidedDenoise:
+    """A denoiser given as fn(x, sigma per row) -> denoised, such as a custom guider's."""
+
+    def __init__(self, fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]) -> None:
+        self.fn = fn
+
+    def __call__(self, x: torch.Tensor, sigma: float | torch.Tensor) -> torch.Tensor:
+        s = torch.as_tensor(sigma, dtype=torch.float32).reshape(-1)
+        if s.numel() == 1:
+            s = s.expand(x.shape[0])
+        return self.fn(x, s.to(x.device))
+
+
 def _patched(model: UNetLike) -> contextlib.AbstractContextManager:
     """The model's weight patches (LoRA) for the whole loop; models without any: nothing."""
     patched = getattr(model, "patched", None)
@@ -161,13 +174,40 @@ def sample(
                     start_step, last_step, force_full_denoise)
     if len(sigmas) < 2:
         return latent.clone()
+    if batch_index is not None and len(batch_index) != latent.shape[0]:
+        batch_index = None  # stale indices (the batch changed since): plain noise
+    noise = prepare_noise(latent, seed, batch_index) if add_noise else torch.zeros(latent.shape)
+    return sample_sigmas(model, latent, positive, negative, cfg=cfg, sigmas=sigmas, noise=noise, seed=seed,
+                         sampler=spec, noise_mask=noise_mask, callback=callback, batch_index=batch_index)
 
+
+def sample_sigmas(
+    model: UNetLike,
+    latent: torch.Tensor,
+    positive: Conditioning,
+    negative: Conditioning,
+    *,
+    cfg: float,
+    sigmas: torch.Tensor,
+    noise: torch.Tensor,
+    seed: int,
+    sampler: SamplerSpec,
+    noise_mask: torch.Tensor | None = None,
+    callback: StepCallback | None = None,
+    batch_index: Sequence[int] | None = None,
+    denoiser: Optional[Callable[[torch.Tensor, float], torch.Tensor]] = None,
+) -> torch.Tensor:
+    """Sample along given sigmas from given starting noise (custom sampling graphs and
+    ComfyUI's comfy.sample calls come in here); same space in and out as `sample`.
+    `denoiser` replaces the model's guided denoiser (a custom guider)."""
+    if len(sigmas) < 2:
+        return latent.clone()
+    spec = sampler
     device = torch.device(model.device)
     scale = float(model.latent_scale)
     clean = latent.to(device, torch.float32) * scale
-    if batch_index is not None and len(batch_index) != latent.shape[0]:
-        batch_index = None  # stale indices (the batch changed since): plain noise
-    noise = prepare_noise(latent, seed, batch_index).to(device) if add_noise else torch.zeros_like(clean)
+    noise = noise.to(device, torch.float32)
+    sigmas = sigmas.to(torch.float32).cpu()
     sigma0, sigma_max = float(sigmas[0]), float(model_sigmas(model.alphas_cumprod)[-1])
     full = math.isclose(sigma0, sigma_max, rel_tol=1e-5) or sigma0 > sigma_max
     x = clean + noise * (math.sqrt(1.0 + sigma0**2) if full else sigma0)
@@ -177,7 +217,8 @@ def sample(
     extra_channels = int(getattr(model, "in_channels", clean.shape[1])) - clean.shape[1]
     if extra_channels > 0:
         concat = InpaintConcat(clean, mask, scale, extra_channels)
-    denoiser = ModelDenoiser(model, positive, negative, cfg, concat=concat)
+    if denoiser is None:
+        denoiser = ModelDenoiser(model, positive, negative, cfg, concat=concat)
     if mask is not None:
         kept_noise = noise
         if spec.inpaint_noise_offset is not None:

@@ -1,6 +1,6 @@
 """The CLIP socket value: one or two CLIP text encoders plus ComfyUI's prompt semantics.
 
-``TextEncoder.encode(text)`` follows ComfyUI's CLIPTextEncode:
+``TextEncoder.encode_text(text)`` follows ComfyUI's CLIPTextEncode:
 
 * the prompt is parsed for emphasis (``diffusion.prompt_weights``), each segment is split
   into words at whitespace and each word tokenized alone (no BOS/EOS), every token
@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Callable, Optional, Sequence, Union
 
 import torch
 
+from diffusion.clip_api import ComfyClipAPI
 from diffusion.embeddings import EmbeddingLookup, vectors_for
 from diffusion.patching import WeightPatch, patched
 from diffusion.prompt_weights import EMBEDDING_PREFIX, parse_prompt_weights
@@ -144,9 +145,14 @@ def chunk_ids(chunk: Chunk, pad_with_end: bool) -> tuple[list[int], list[float]]
     return ids + [pad] * n_pad, weights + [1.0] * n_pad
 
 
-def chunk_injections(chunk: Chunk) -> list[tuple[int, EmbeddedToken]]:
-    """(position in the 77-token row, embedding vector) for each embedded token of a chunk."""
-    return [(1 + i, t) for i, (t, _) in enumerate(chunk) if isinstance(t, EmbeddedToken)]
+def chunk_row(chunk: Chunk, pad_with_end: bool) -> list[tuple[Token, float]]:
+    """The chunk as its full 77-token row of (token, weight), embeddings in place."""
+    ids, weights = chunk_ids(chunk, pad_with_end)
+    tokens: list[Token] = list(ids)
+    for i, (token, _) in enumerate(chunk):
+        if isinstance(token, EmbeddedToken):
+            tokens[1 + i] = token
+    return list(zip(tokens, weights))
 
 
 def _final_layer_norm(model: torch.nn.Module) -> torch.nn.Module:
@@ -207,8 +213,9 @@ def _run_encoder(
     return z.float(), pooled
 
 
-class TextEncoder:
-    """The CLIP socket value: encoders plus the clip-skip setting; immutable in use.
+class TextEncoder(ComfyClipAPI):
+    """The CLIP socket value: encoders plus the clip-skip setting; immutable in use
+    (ComfyClipAPI adds the calls ComfyUI nodes make on it).
 
     ``device``/``dtype`` record where the loader put the modules; ``encode`` runs each module
     wherever its parameters are now (it never moves them) and returns float32 on the CPU.
@@ -260,7 +267,7 @@ class TextEncoder:
     def layer_for(self, spec: ClipEncoderSpec) -> int:
         return spec.default_layer if self.layer_idx is None else self.layer_idx
 
-    def tokenize(self, text: str, embeddings: Optional[EmbeddingLookup] = None) -> list[Chunk]:
+    def tokenize_chunks(self, text: str, embeddings: Optional[EmbeddingLookup] = None) -> list[Chunk]:
         """The prompt's chunks (before BOS/EOS/padding) as (token, weight) pairs; with a
         lookup, `embedding:name` words become the embedding's vectors."""
         resolve = self._resolver(embeddings) if embeddings is not None else None
@@ -286,16 +293,21 @@ class TextEncoder:
 
         return resolve
 
-    def encode(
+    def encode_text(
         self, text: str, embeddings: Optional[EmbeddingLookup] = None
     ) -> tuple[torch.Tensor, Optional[torch.Tensor]]:
         """cond [1, 77*k, D_total] float32 CPU and pooled [1, P] float32 CPU (or None)."""
-        chunks = self.tokenize(text, embeddings)
+        chunks = self.tokenize_chunks(text, embeddings)
+        return self.encode_rows({spec.name: [chunk_row(c, spec.pad_with_end) for c in chunks]
+                                 for spec in self.encoders})
+
+    def encode_rows(self, rows_by_encoder: dict[str, list[list[tuple]]]) -> tuple[torch.Tensor, Optional[torch.Tensor]]:
+        """Encode 77-token rows of (token, weight) per encoder name (ComfyUI's token form)."""
         with torch.inference_mode():
             conds, pooled = [], None
             for spec in self.encoders:
                 with patched(spec.model, [p for p in self.patches if p.component == spec.name]):
-                    z, p = self._encode_chunks(spec, chunks)
+                    z, p = self._encode_rows(spec, rows_by_encoder[spec.name])
                 conds.append(z)
                 if spec.return_pooled:
                     pooled = p
@@ -304,13 +316,14 @@ class TextEncoder:
         # Clone outside inference mode so callers may modify the results in place.
         return cond.clone(), (pooled.clone() if pooled is not None else None)
 
-    def _encode_chunks(
-        self, spec: ClipEncoderSpec, chunks: list[Chunk]
+    def _encode_rows(
+        self, spec: ClipEncoderSpec, token_rows: list[list[tuple]]
     ) -> tuple[torch.Tensor, Optional[torch.Tensor]]:
         layer = self.layer_for(spec)
-        rows = [chunk_ids(c, spec.pad_with_end) for c in chunks]
-        inject = [(row, pos, token.vectors[spec.name]) for row, chunk in enumerate(chunks)
-                  for pos, token in chunk_injections(chunk)]
+        rows = [([t if isinstance(t, int) else EMBEDDING_PLACEHOLDER_ID for t, *_ in row],
+                 [float(w) for _, w, *_ in row]) for row in token_rows]
+        inject = [(r, pos, item[0].vectors[spec.name]) for r, row in enumerate(token_rows)
+                  for pos, item in enumerate(row) if isinstance(item[0], EmbeddedToken)]
         z, pooled = _run_encoder(spec, [ids for ids, _ in rows], layer, spec.return_pooled, inject)
         z = z.cpu()
         weights = torch.tensor([w for _, w in rows], dtype=torch.float32)  # [k, 77]

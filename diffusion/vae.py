@@ -7,6 +7,7 @@ mean and decode takes it back, both float32 on the CPU.
 from __future__ import annotations
 
 from fractions import Fraction
+from typing import Optional
 
 import torch
 
@@ -57,8 +58,12 @@ class VAE:
         with torch.inference_mode():
             return self.vae.decode(latent.to(self.device, self.dtype)).sample.float()
 
-    def encode_tiled(self, image: torch.Tensor, tile_size: int = 512, overlap: int = 64) -> torch.Tensor:
-        """Like `encode`, tile by tile (pixels), overlaps blended: bounded memory for big images."""
+    def encode_tiled(self, image: torch.Tensor, tile_size: int = 512, overlap: int = 64, tile_y: Optional[int] = None,
+                     **_: object) -> torch.Tensor:
+        """Like `encode`, tile by tile (pixels), overlaps blended: bounded memory for big images.
+        (ComfyUI's call form encode_tiled(pixels, tile_x, tile_y, overlap) works too.)"""
+        if tile_y is not None:
+            tile_size = max(tile_size, tile_y)
         from .tiling import tiled_map
 
         pixels = crop_to_multiple(image)[..., :3].permute(0, 3, 1, 2) * 2.0 - 1.0
@@ -66,7 +71,12 @@ class VAE:
         latent = tiled_map(pixels, self._encode_raw, tile, overlap, Fraction(1, DOWNSCALE), align=DOWNSCALE)
         return latent.to("cpu", torch.float32)
 
-    def decode_tiled(self, latent: torch.Tensor, tile_size: int = 512, overlap: int = 64) -> torch.Tensor:
+    def decode_tiled(self, samples: torch.Tensor, tile_x: int = 64, tile_y: int = 64, overlap: int = 16,
+                     **_: object) -> torch.Tensor:
+        """ComfyUI's call form: tile sizes and overlap in latent pixels."""
+        return self.decode_in_tiles(samples, max(tile_x, tile_y) * DOWNSCALE, overlap * DOWNSCALE)
+
+    def decode_in_tiles(self, latent: torch.Tensor, tile_size: int = 512, overlap: int = 64) -> torch.Tensor:
         """Like `decode`, tile by tile (tile_size and overlap in pixels), overlaps blended."""
         from .tiling import tiled_map
 
@@ -85,6 +95,54 @@ class VAE:
             pixels = self.vae.decode(latent.to(self.device, self.dtype)).sample
         image = ((pixels.float() + 1.0) / 2.0).clamp(0.0, 1.0)
         return image.permute(0, 2, 3, 1).to("cpu").contiguous()
+
+    # -- what ComfyUI nodes read or call on a VAE ---------------------------------------
+
+    downscale_ratio = upscale_ratio = DOWNSCALE
+    latent_dim = 2
+    output_device = torch.device("cpu")
+
+    @property
+    def first_stage_model(self) -> torch.nn.Module:
+        return self.vae
+
+    @property
+    def vae_dtype(self) -> torch.dtype:
+        return self.dtype
+
+    @property
+    def patcher(self) -> "VAE":
+        return self
+
+    @property
+    def load_device(self) -> torch.device:
+        return self.device
+
+    def spacial_compression_decode(self) -> int:
+        return DOWNSCALE
+
+    def spacial_compression_encode(self) -> int:
+        return DOWNSCALE
+
+    def temporal_compression_decode(self) -> None:
+        return None
+
+    def vae_encode_crop_pixels(self, pixels: torch.Tensor) -> torch.Tensor:
+        return crop_to_multiple(pixels)
+
+    def throw_exception_if_invalid(self) -> None:
+        pass
+
+    def memory_used_decode(self, shape, dtype) -> int:
+        return int(2178 * shape[2] * shape[3] * 64 * torch.empty((), dtype=dtype).element_size())
+
+    def memory_used_encode(self, shape, dtype) -> int:
+        return int(1767 * shape[1] * shape[2] * torch.empty((), dtype=dtype).element_size())
+
+    def get_sd(self) -> dict:
+        from .export import vae_to_original
+
+        return vae_to_original(self.vae)
 
     def __repr__(self) -> str:
         return f"VAE(latent_channels={self.latent_channels}, device={self.device}, dtype={self.dtype})"

@@ -127,7 +127,8 @@ def compute_keys(
             elif cls.input(name) is not None:
                 parts.append([name, "value", constants.get(name, value)])
         try:
-            fingerprint = cls.fingerprint(folders, **constants)
+            linked = {name: None for name, value in node.inputs.items() if isinstance(value, Link)}
+            fingerprint = cls.fingerprint(folders, **{**linked, **constants})
         except Exception as exc:  # let the node run (and fail with a clear message) instead
             fingerprint = ["unkeyable", repr(exc), uuid.uuid4().hex]
         keys[node_id] = _digest([node.class_type, parts, fingerprint])

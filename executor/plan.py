@@ -27,6 +27,7 @@ class ExecutionPlan:
     consumers: dict[str, int] = field(default_factory=dict)  # needed node -> distinct consumers
     fingerprinted: bool = False  # some node's key depends on the outside world
     keys: Optional[dict[str, str]] = None  # remembered keys when nothing is fingerprinted
+    lazy: dict[str, frozenset] = field(default_factory=dict)  # node -> its lazy inputs (only nodes with some)
 
 
 def prompt_digest(prompt: Any) -> Optional[str]:
@@ -47,15 +48,29 @@ def build_plan(prompt: Any, registry: NodeRegistry, folders: Any) -> ExecutionPl
     plan = ExecutionPlan(workflow, checked)
     for node_id in checked.order:
         node = workflow.nodes[node_id]
-        parents = list(dict.fromkeys(v.node for v in node.inputs.values() if isinstance(v, Link)))
+        cls = registry.get(node.class_type)
+        parents = list(dict.fromkeys(_used_links(node, cls, workflow)))
         plan.parents[node_id] = parents
         plan.consumers.setdefault(node_id, 0)
         for parent in parents:
             plan.consumers[parent] = plan.consumers.get(parent, 0) + 1
-        cls = registry.get(node.class_type)
-        if cls is not None and cls.fingerprint.__func__ is not Node.fingerprint.__func__:
+        if cls is None:
+            continue
+        if cls.fingerprint.__func__ is not Node.fingerprint.__func__:
             plan.fingerprinted = True
+        lazy = cls.lazy_inputs()
+        if lazy:
+            plan.lazy[node_id] = lazy
     return plan
+
+
+def _used_links(node, cls, workflow: WorkflowGraph):
+    """The nodes whose outputs this node reads: its declared inputs' links (and any link,
+    for a node that takes undeclared inputs) to nodes that exist."""
+    for name, value in node.inputs.items():
+        if isinstance(value, Link) and value.node in workflow.nodes:
+            if cls is None or cls.ACCEPTS_EXTRA_LINKS or cls.input(name) is not None:
+                yield value.node
 
 
 class PlanMemo:

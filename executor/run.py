@@ -15,10 +15,11 @@ from typing import Any, Callable, Optional
 from nodes.context import ExecutionInterrupted, NodeContext
 from nodes.folders import Folders
 from nodes.registry import REGISTRY, NodeRegistry
-from nodes.spec import NodeOutput
+from nodes.spec import ExecutionBlocker
 
 from .cache import OutputCache, compute_keys
 from .graph import Link, WorkflowGraph
+from .node_call import call_node, input_runs, plain_call, unpack
 from .plan import PlanMemo
 from .validation import ValidationResult, ancestors_of
 
@@ -128,24 +129,12 @@ class Executor:
         emit("execution_start", {})
         cached_now = [n for n in order if keys[n] in self.cache]
         emit("execution_cached", {"nodes": cached_now})
+        result.cached = cached_now
 
-        values: dict[str, tuple] = {}
-        remaining_uses = dict(plan.consumers)
+        run = _Run(self, plan, keys, order, extra, prompt, prompt_id, emit, result)
         try:
-            for node_id in order:
-                self._check_interrupt(node_id)
-                entry = self.cache.get(keys[node_id])
-                if entry is not None:
-                    values[node_id] = entry.outputs
-                    result.cached.append(node_id)
-                    if entry.ui:
-                        result.outputs[node_id] = entry.ui
-                else:
-                    self._run_node(workflow, node_id, checked, values, keys, extra, prompt, emit, result)
-                for parent in plan.parents[node_id]:
-                    remaining_uses[parent] -= 1
-                    if remaining_uses[parent] == 0:
-                        values.pop(parent, None)  # consumers done; the cache keeps what it can
+            output_nodes = set(checked.outputs)
+            run.pull([n for n in order if n in output_nodes])
         except ExecutionInterrupted:
             result.status = "interrupted"
             node_id = self._current
@@ -184,41 +173,146 @@ class Executor:
         if self.interrupt_event.is_set():
             raise ExecutionInterrupted("interrupted")
 
-    def _run_node(self, workflow, node_id, checked, values, keys, extra, prompt, emit, result) -> None:
-        node = workflow.nodes[node_id]
+
+class _Run:
+    """One run's state: pulls the output nodes, running each node once its inputs are
+    there. Lazy inputs are computed only when their node asks for them."""
+
+    def __init__(self, executor: Executor, plan, keys, order, extra, prompt, prompt_id, emit, result) -> None:
+        self.executor = executor
+        self.registry = executor.registry
+        self.workflow: WorkflowGraph = plan.workflow
+        self.checked: ValidationResult = plan.checked
+        self.plan = plan
+        self.keys = keys
+        self.position = {node_id: i for i, node_id in enumerate(order)}
+        self.extra, self.prompt, self.prompt_id = extra, prompt, prompt_id
+        self.emit, self.result = emit, result
+        self.values: dict[str, tuple] = {}
+        self.done: set[str] = set()
+        self.remaining_uses = dict(plan.consumers)
+        self.requested: dict[str, set[str]] = {}  # node -> lazy inputs it asked for
+
+    def pull(self, targets: list[str]) -> None:
+        """Run `targets` and what they need, without recursion (10,000-node chains)."""
+        values, done, cache = self.values, self.done, self.executor.cache
+        parents_of, lazy_of, position = self.plan.parents, self.plan.lazy, self.position
+        keep = set(targets)
+        missed: set[str] = set()  # looked up in the cache already: not there
+        stack = list(reversed(targets))
+        while stack:
+            node_id = stack[-1]
+            if node_id in done:
+                stack.pop()
+                continue
+            if node_id not in missed:
+                self.executor._check_interrupt(node_id)
+                entry = cache.get(self.keys[node_id])
+                if entry is not None:
+                    values[node_id] = entry.outputs
+                    done.add(node_id)
+                    if entry.ui:
+                        self.result.outputs[node_id] = entry.ui
+                    stack.pop()
+                    continue
+                missed.add(node_id)
+            lazy = lazy_of.get(node_id)
+            parents = self._wanted_parents(node_id, lazy) if lazy else parents_of[node_id]
+            waiting = [p for p in parents if p not in done]
+            if waiting:
+                stack.extend(sorted(waiting, key=position.__getitem__, reverse=True))
+                continue
+            if lazy and self._asks_for_more(node_id):
+                continue
+            self.executor._check_interrupt(node_id)
+            self._run_node(node_id)
+            done.add(node_id)
+            stack.pop()
+            for parent in parents_of[node_id]:
+                self.remaining_uses[parent] -= 1
+                if self.remaining_uses[parent] == 0 and parent not in keep:
+                    values.pop(parent, None)  # consumers done; the cache keeps what it can
+
+    def _wanted_parents(self, node_id: str, lazy: frozenset) -> list[str]:
+        """The parents to run first: all but lazy inputs the node has not asked for yet."""
+        asked = self.requested.get(node_id, set())
+        return list(dict.fromkeys(link.node for name, link in self.workflow.links_into(node_id).items()
+                                  if name not in lazy or name in asked))
+
+    def _asks_for_more(self, node_id: str) -> bool:
+        """Ask the node which lazy inputs it needs; True when it asked for new ones."""
+        node = self.workflow.nodes[node_id]
         cls = self.registry.get(node.class_type)
-        kwargs = dict(checked.values.get(node_id, {}))
-        for name, value in node.inputs.items():
-            if isinstance(value, Link) and cls.input(name) is not None:
-                kwargs[name] = values[value.node][value.slot]
-        emit_progress = _progress_emitter(node_id, emit)
-        ctx = NodeContext(
-            folders=self.folders,
-            node_id=node_id,
-            prompt=prompt,
-            extra_pnginfo=extra.get("extra_pnginfo"),
-            on_progress=emit_progress,
-            is_interrupted=self.interrupt_event.is_set,
-            want_previews=bool(extra.get("preview_method")) and extra.get("preview_method") != "none",
-        )
-        emit("executing", {"node": node_id, "display_node": node_id})
+        lazy_links = {n for n in self.plan.lazy[node_id] if isinstance(node.inputs.get(n), Link)}
+        asked = self.requested.setdefault(node_id, set())
+        inputs = self._inputs(node_id, cls)
+        runs = input_runs(cls, inputs)
         try:
-            returned = cls().execute(ctx, **kwargs)
+            wanted = set()
+            for run in runs[:1]:
+                wanted.update(cls().check_lazy_status(self._context(node_id, node), **run) or [])
         except ExecutionInterrupted:
             raise
         except Exception as exc:
-            raise NodeError(node_id, node.class_type, exc, {k: summarize(v) for k, v in kwargs.items()}) from exc
-        outputs, ui = (returned.result, returned.ui) if isinstance(returned, NodeOutput) else (returned, None)
-        outputs = tuple(outputs or ())
-        if len(outputs) != len(cls.OUTPUTS):
-            error = TypeError(f"returned {len(outputs)} values for {len(cls.OUTPUTS)} outputs")
-            raise NodeError(node_id, node.class_type, error, {k: summarize(v) for k, v in kwargs.items()})
-        values[node_id] = outputs
-        self.cache.put(keys[node_id], outputs, ui)
-        result.executed.append(node_id)
+            raise NodeError(node_id, node.class_type, exc, {k: summarize(v) for k, v in inputs.items()}) from exc
+        new = (wanted & lazy_links) - asked
+        asked.update(new)
+        return bool(new)
+
+    def _inputs(self, node_id: str, cls) -> dict[str, Any]:
+        node = self.workflow.nodes[node_id]
+        inputs = dict(self.checked.values.get(node_id, {}))
+        for name, value in node.inputs.items():
+            if isinstance(value, Link) and (cls.ACCEPTS_EXTRA_LINKS or cls.input(name) is not None):
+                produced = self.values.get(value.node)
+                inputs[name] = produced[value.slot] if produced is not None else None
+        return inputs
+
+    def _context(self, node_id: str, node) -> NodeContext:
+        executor, extra = self.executor, self.extra
+        return NodeContext(
+            folders=executor.folders,
+            node_id=node_id,
+            prompt=self.prompt,
+            extra_pnginfo=extra.get("extra_pnginfo"),
+            on_progress=_progress_emitter(node_id, self.emit),
+            is_interrupted=executor.interrupt_event.is_set,
+            want_previews=bool(extra.get("preview_method")) and extra.get("preview_method") != "none",
+            extra_data=extra,
+            request_interrupt=executor.interrupt_event.set,
+            class_type=node.class_type,
+        )
+
+    def _run_node(self, node_id: str) -> None:
+        node = self.workflow.nodes[node_id]
+        cls = self.registry.get(node.class_type)
+        inputs = self._inputs(node_id, cls)
+        ctx = self._context(node_id, node)
+        self.emit("executing", {"node": node_id, "display_node": node_id})
+
+        def call(kwargs: dict) -> Any:
+            return cls().execute(ctx, **kwargs)
+
+        def on_blocked(blocker: ExecutionBlocker) -> ExecutionBlocker:
+            self.emit("execution_blocked", {"node_id": node_id, "node_type": node.class_type,
+                                            "exception_message": f"Execution Blocked: {blocker.message}"})
+            return ExecutionBlocker(None)
+
+        try:
+            if plain_call(cls, inputs):
+                outputs, ui = unpack(call(inputs), len(cls.OUTPUTS))
+            else:
+                outputs, ui = call_node(cls, inputs, call, on_blocked)
+        except ExecutionInterrupted:
+            raise
+        except Exception as exc:
+            raise NodeError(node_id, node.class_type, exc, {k: summarize(v) for k, v in inputs.items()}) from exc
+        self.values[node_id] = outputs
+        self.executor.cache.put(self.keys[node_id], outputs, ui)
+        self.result.executed.append(node_id)
         if ui:
-            result.outputs[node_id] = ui
-            emit("executed", {"node": node_id, "display_node": node_id, "output": ui})
+            self.result.outputs[node_id] = ui
+            self.emit("executed", {"node": node_id, "display_node": node_id, "output": ui})
 
 
 def _progress_emitter(node_id: str, emit: Callable[[str, dict], None]):

@@ -10,8 +10,8 @@ from typing import Any, Optional
 
 import networkx as nx
 
-from nodes.registry import NodeRegistry
-from nodes.spec import ANY_TYPE, InputValueError
+from nodes.registry import Node, NodeRegistry
+from nodes.spec import ANY_TYPE, Input, InputValueError
 
 from .graph import Link, WorkflowGraph
 
@@ -37,12 +37,27 @@ def _problem(error_type: str, message: str, details: str = "", **extra: Any) -> 
     return {"type": error_type, "message": message, "details": details, "extra_info": extra}
 
 
-def _types_match(produced: str, wanted: str) -> bool:
-    if ANY_TYPE in (produced, wanted):
+MATCH_TYPE = "COMFY_MATCHTYPE_V3"  # a schema-API type that takes whatever is linked (the editor checks it)
+
+
+def types_match(produced: Any, wanted: Any) -> bool:
+    """ComfyUI's rule: equal (a type may redefine equality to accept anything), `*` on either
+    side, or comma-separated unions that share a member. A list of choices feeds a combo."""
+    if not produced != wanted:
         return True
-    produced_set = set(produced.split(","))
-    wanted_set = set(wanted.split(","))
+    if isinstance(produced, list) or isinstance(wanted, list):
+        return _combo_kind(produced) and _combo_kind(wanted)
+    if not isinstance(produced, str) or not isinstance(wanted, str):
+        return False
+    if ANY_TYPE in (produced, wanted) or MATCH_TYPE in (produced, wanted):
+        return True
+    produced_set = {t.strip() for t in produced.split(",")}
+    wanted_set = {t.strip() for t in wanted.split(",")}
     return bool(produced_set & wanted_set)
+
+
+def _combo_kind(kind: Any) -> bool:
+    return isinstance(kind, list) or kind in ("COMBO", ANY_TYPE)
 
 
 def validate_workflow(workflow: WorkflowGraph, registry: NodeRegistry, folders: Any = None) -> ValidationResult:
@@ -96,6 +111,8 @@ def validate_workflow(workflow: WorkflowGraph, registry: NodeRegistry, folders: 
         if cls is None:
             continue
         values[node_id] = _check_inputs(node_id, node.inputs, cls, workflow, registry, folders, add)
+        if cls.validate_values.__func__ is not Node.validate_values.__func__:
+            _custom_checks(node_id, node.inputs, cls, values[node_id], workflow, registry, add)
 
     bad = set(problems) & needed
     output_set = set(outputs)
@@ -130,7 +147,11 @@ def ancestors_of(graph: nx.DiGraph, targets: list[str]) -> set[str]:
 
 def _check_inputs(node_id, inputs, cls, workflow, registry, folders, add) -> dict[str, Any]:
     coerced: dict[str, Any] = {}
-    for spec in cls.INPUTS:
+    if cls.ACCEPTS_EXTRA_LINKS:
+        for name, value in inputs.items():
+            if isinstance(value, Link) and cls.input(name) is None:
+                _check_link(node_id, Input(name=name), value, workflow, registry, add)
+    for spec in cls.input_specs(folders):
         if spec.name not in inputs:
             if not spec.optional:
                 add(
@@ -158,6 +179,15 @@ def _check_inputs(node_id, inputs, cls, workflow, registry, folders, add) -> dic
     return coerced
 
 
+def _linked_type(link: Link, workflow: WorkflowGraph, registry) -> Any:
+    """The type a link carries, or None when its source is missing or unknown."""
+    source = workflow.nodes.get(link.node)
+    source_cls = registry.get(source.class_type) if source is not None and isinstance(source.class_type, str) else None
+    if source_cls is None or not 0 <= link.slot < len(source_cls.OUTPUTS):
+        return None
+    return source_cls.OUTPUTS[link.slot].type
+
+
 def _check_link(node_id, spec, link: Link, workflow: WorkflowGraph, registry, add) -> None:
     source = workflow.nodes.get(link.node)
     if source is None:
@@ -174,10 +204,26 @@ def _check_link(node_id, spec, link: Link, workflow: WorkflowGraph, registry, ad
         return
     produced = source_cls.OUTPUTS[link.slot].type
     wanted = spec.type
-    if not _types_match(produced, wanted):
+    if spec.any_link_type:
+        return
+    if not types_match(produced, wanted):
         add(node_id, _problem("return_type_mismatch", f"Return type mismatch between linked nodes: {spec.name}, "
                               f"received_type({produced}) mismatch input_type({wanted})", spec.name,
                               input_name=spec.name, received_type=produced, input_type=wanted))
+
+
+def _custom_checks(node_id, inputs, cls, constants, workflow, registry, add) -> None:
+    """The node's own validation (a pack's VALIDATE_INPUTS): its complaints, or its crash."""
+    linked = {name: _linked_type(value, workflow, registry) for name, value in inputs.items() if isinstance(value, Link)}
+    try:
+        complaints = cls.validate_values(dict(constants), linked)
+    except Exception as exc:
+        add(node_id, _problem("exception_during_validation", f"Exception when validating node: {exc}",
+                              f"{type(exc).__name__}: {exc}"))
+        return
+    for name, details in complaints:
+        add(node_id, _problem("custom_validation_failed", "Custom validation failed for node", details,
+                              input_name=name))
 
 
 def _node_errors(workflow: WorkflowGraph, problems: dict, dependents: dict) -> dict[str, dict]:

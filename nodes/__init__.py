@@ -3,4 +3,14 @@ from . import (  # noqa: F401
     conditioning, conditioning_regions, controlnet_nodes, image_nodes, image_utils, latent, latent_utils, loaders,
     mask_nodes, sampling, upscale_nodes, vae_nodes,
 )
-from .registry import REGISTRY, Node, NodeRegistry, load_custom_nodes, object_info, register_node  # noqa: F401
+from .registry import REGISTRY, Node, NodeRegistry, object_info, register_node  # noqa: F401
+
+
+def __getattr__(name: str):
+    """ComfyUI's `nodes` module names (MAX_RESOLUTION, NODE_CLASS_MAPPINGS, KSampler, ...),
+    which custom node packs import from here; provided by the compatibility layer."""
+    if name.startswith("__"):
+        raise AttributeError(name)
+    from comfy_compat.nodes_surface import lookup
+
+    return lookup(name)

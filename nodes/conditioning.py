@@ -36,7 +36,7 @@ class CLIPTextEncode(Node):
             from diffusion.embeddings import EmbeddingFolder
 
             lookup = EmbeddingFolder(ctx.folders.model_dirs("embeddings"))
-        cond, pooled = clip.encode(text, lookup) if lookup is not None else clip.encode(text)
+        cond, pooled = clip.encode_text(text, lookup) if lookup is not None else clip.encode_text(text)
         return ([[cond, {"pooled_output": pooled}]],)
 
     @classmethod

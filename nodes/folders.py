@@ -1,7 +1,9 @@
 """Where models, inputs and outputs live, and safe lookups inside those folders.
 
 Every file name that comes from a workflow or a request is resolved here, and a name
-that would leave its folder (`..`, an absolute path, a symlink pointing out) is refused.
+that would leave its folder (`..`, an absolute path) is refused. Input, output and temp
+names may not reach outside through symlinks either; model folders may (users link their
+models in from other installs).
 """
 from __future__ import annotations
 
@@ -13,21 +15,73 @@ from typing import Iterable, Optional
 MODEL_KINDS = ("checkpoints", "vae", "loras", "embeddings", "controlnet", "upscale_models", "clip", "vae_approx")
 MODEL_EXTENSIONS = (".safetensors", ".ckpt", ".pt", ".pth", ".bin")
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif")
+# What ComfyUI lists as model files; loading still goes through the safe loaders.
+MODEL_FILE_EXTENSIONS = frozenset({".ckpt", ".pt", ".pt2", ".bin", ".pth", ".safetensors", ".pkl", ".sft"})
+
+# Model folder names as ComfyUI has them, with their subfolders of models/ (first = where new
+# files go). Old names are aliases: "clip" is "text_encoders", "unet" is "diffusion_models".
+STANDARD_MODEL_FOLDERS: dict[str, tuple[str, ...]] = {
+    "checkpoints": ("checkpoints",),
+    "configs": ("configs",),
+    "loras": ("loras",),
+    "vae": ("vae",),
+    "text_encoders": ("text_encoders", "clip"),
+    "diffusion_models": ("unet", "diffusion_models"),
+    "clip_vision": ("clip_vision",),
+    "style_models": ("style_models",),
+    "embeddings": ("embeddings",),
+    "diffusers": ("diffusers",),
+    "vae_approx": ("vae_approx",),
+    "controlnet": ("controlnet", "t2i_adapter"),
+    "gligen": ("gligen",),
+    "upscale_models": ("upscale_models",),
+    "latent_upscale_models": ("latent_upscale_models",),
+    "hypernetworks": ("hypernetworks",),
+    "photomaker": ("photomaker",),
+    "classifiers": ("classifiers",),
+    "model_patches": ("model_patches",),
+    "audio_encoders": ("audio_encoders",),
+}
+FOLDER_ALIASES = {"clip": "text_encoders", "unet": "diffusion_models"}
+ANY_EXTENSION: frozenset = frozenset()  # an empty extension set lists every file (ComfyUI's rule)
+
+# name -> (folder paths, file extensions), the shape ComfyUI's folder_paths shares with packs
+ModelFolderTable = dict[str, tuple[list[str], set[str]]]
 
 
 class UnsafePathError(ValueError):
     """A requested name that would leave its folder."""
 
 
+def canonical_kind(kind: str) -> str:
+    return FOLDER_ALIASES.get(kind, kind)
+
+
+def standard_model_folders(models: Path) -> ModelFolderTable:
+    table: ModelFolderTable = {}
+    for name, subfolders in STANDARD_MODEL_FOLDERS.items():
+        extensions = set() if name in ("configs", "diffusers") else set(MODEL_FILE_EXTENSIONS)
+        if name == "configs":
+            extensions = {".yaml"}
+        table[name] = ([str(models / sub) for sub in subfolders], extensions)
+    return table
+
+
 @dataclass
 class Folders:
-    """The app's folders: models/<kind>/, input/, output/, temp/ (plus extra model paths)."""
+    """The app's folders: models/<kind>/, input/, output/, temp/, and any model folders added
+    (extra_model_paths.yaml, packs); a model kind may span several folders."""
 
     models: Path
     input: Path
     output: Path
     temp: Path
-    extra_model_dirs: dict[str, list[Path]] = field(default_factory=dict)
+    model_folders: ModelFolderTable = field(default_factory=dict)
+    user: Optional[Path] = None
+
+    def __post_init__(self) -> None:
+        if not self.model_folders:
+            self.model_folders = standard_model_folders(Path(self.models))
 
     @classmethod
     def under(cls, base: Path, models: Optional[Path] = None) -> "Folders":
@@ -37,18 +91,38 @@ class Folders:
             input=base / "input",
             output=base / "output",
             temp=base / "temp",
+            user=base / "user",
         )
 
-    def model_dirs(self, kind: str) -> list[Path]:
-        return [self.models / kind, *self.extra_model_dirs.get(kind, [])]
+    def add_model_dir(self, kind: str, path: Path | str, first: bool = False,
+                      extensions: Optional[Iterable[str]] = None) -> None:
+        """Another folder for a model kind (a new kind takes the usual model extensions)."""
+        kind = canonical_kind(kind)
+        entry = self.model_folders.get(kind)
+        if entry is None:
+            entry = self.model_folders[kind] = ([], set(MODEL_FILE_EXTENSIONS if extensions is None else extensions))
+        paths = entry[0]
+        text = str(path)
+        if text in paths:
+            paths.remove(text)
+        paths.insert(0, text) if first else paths.append(text)
 
-    def list_models(self, kind: str, extensions: Iterable[str] = MODEL_EXTENSIONS) -> list[str]:
+    def model_dirs(self, kind: str) -> list[Path]:
+        entry = self.model_folders.get(canonical_kind(kind))
+        return [Path(p) for p in entry[0]] if entry else [self.models / kind]
+
+    def model_extensions(self, kind: str) -> frozenset:
+        entry = self.model_folders.get(canonical_kind(kind))
+        return frozenset(entry[1]) if entry else MODEL_FILE_EXTENSIONS
+
+    def list_models(self, kind: str, extensions: Optional[Iterable[str]] = None) -> list[str]:
         """Model names (relative paths with '/') in every folder of this kind, sorted.
 
+        Symlinked files and folders are followed (models linked in from another install).
         For checkpoints, diffusers-format folders (holding model_index.json) are listed too.
         """
         names: set[str] = set()
-        exts = tuple(extensions)
+        exts = tuple(e.lower() for e in (self.model_extensions(kind) if extensions is None else extensions))
         for root in self.model_dirs(kind):
             if not root.is_dir():
                 continue
@@ -60,17 +134,17 @@ class Folders:
                     continue
                 dirnames[:] = [d for d in dirnames if not d.startswith(".")]
                 for name in filenames:
-                    if name.lower().endswith(exts):
+                    if not exts or name.lower().endswith(exts):
                         names.add((here / name).relative_to(root).as_posix())
         return sorted(names, key=str.lower)
 
     def model_path(self, kind: str, name: str) -> Path:
-        """The file (or diffusers folder) for a model name; FileNotFoundError if absent."""
+        """The file (or diffusers folder) for a model name; FileNotFoundError if absent.
+
+        The name may not climb out of its folder (`..`, absolute paths), but symlinks the
+        user placed inside a model folder are followed wherever they point."""
         for root in self.model_dirs(kind):
-            try:
-                candidate = safe_join(root, name)
-            except UnsafePathError:
-                raise
+            candidate = lexical_join(root, name)
             if candidate.exists():
                 return candidate
         raise FileNotFoundError(f"model '{name}' not found in {', '.join(str(d) for d in self.model_dirs(kind))}")
@@ -97,6 +171,17 @@ class Folders:
             if path.is_file() and path.suffix.lower() in IMAGE_EXTENSIONS:
                 found.append(path.relative_to(self.input).as_posix())
         return sorted(found, key=str.lower)
+
+
+def lexical_join(root: Path, name: str) -> Path:
+    """root/name for a name that stays inside root as written (no `..`, not absolute);
+    symlinks are not resolved."""
+    if not name or "\x00" in name:
+        raise UnsafePathError("empty or invalid file name")
+    relative = Path(name.replace("\\", "/"))
+    if relative.is_absolute() or any(part == ".." for part in relative.parts):
+        raise UnsafePathError(f"'{name}' leaves its folder")
+    return Path(root) / relative
 
 
 def safe_join(root: Path, name: str) -> Path:

@@ -36,7 +36,10 @@ class CheckpointLoaderSimple(Node):
     def execute(self, ctx, ckpt_name: str) -> tuple:
         from diffusion.loader import load_checkpoint
 
+        from diffusion.embeddings import EmbeddingFolder
+
         parts = load_checkpoint(ctx.folders.model_path("checkpoints", ckpt_name))
+        parts.clip.default_embeddings = EmbeddingFolder(ctx.folders.model_dirs("embeddings"))
         return (parts.model, parts.clip, parts.vae)
 
     @classmethod

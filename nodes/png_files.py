@@ -63,8 +63,10 @@ def save_images(
     prompt: Optional[dict] = None,
     extra_pnginfo: Optional[dict] = None,
     compress_level: int = 4,
+    folder_type: Optional[str] = None,
 ) -> list[dict]:
-    """Save a [B,H,W,C] batch as `{name}_{counter:05}_.png`; returns ComfyUI's image records.
+    """Save a [B,H,W,C] batch as `{name}_{counter:05}_.png`; returns ComfyUI's image records
+    (`type` is `folder_type`, or the folder's name: output, temp).
 
     Files are created exclusively: if a name is taken meanwhile, the next counter is used.
     """
@@ -83,7 +85,7 @@ def save_images(
                 break
             except FileExistsError:
                 counter += 1
-        records.append({"filename": filename, "subfolder": subfolder, "type": root.name})
+        records.append({"filename": filename, "subfolder": subfolder, "type": folder_type or root.name})
         counter += 1
     return records
 

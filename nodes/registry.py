@@ -4,17 +4,10 @@
 """
 from __future__ import annotations
 
-import importlib
-import importlib.util
 import inspect
-import logging
-import sys
-from pathlib import Path
 from typing import Any, Iterable, Optional
 
 from .spec import Input, NodeOutput, Output
-
-log = logging.getLogger(__name__)
 
 
 class NodeDefinitionError(TypeError):
@@ -37,9 +30,40 @@ class Node:
     OUTPUT_NODE: bool = False
     PYTHON_MODULE: str = "nodes"
     INPUTS: tuple[Input, ...] = ()  # collected from the class attributes, in order
+    INPUT_IS_LIST: bool = False  # take every input as a whole list instead of running once per item
+    ACCEPTS_EXTRA_LINKS: bool = False  # links to inputs it does not declare are passed to it too
 
     def execute(self, ctx: Any, **inputs: Any) -> tuple | NodeOutput:
         raise NotImplementedError
+
+    def check_lazy_status(self, ctx: Any, **inputs: Any) -> list[str]:
+        """Which lazy inputs this node needs, given what is known so far (lazy links not
+        yet computed are None). Asked again after those are computed, until it asks no more."""
+        return []
+
+    @classmethod
+    def validate_values(cls, constants: dict[str, Any], linked_types: dict[str, Any]) -> list[tuple[str, str]]:
+        """Node-level checks beyond each input's own: (input name, what is wrong) pairs.
+        `linked_types` holds the type each linked input receives."""
+        return []
+
+    @classmethod
+    def input_specs(cls, folders: Any = None) -> tuple[Input, ...]:
+        """The inputs to validate a workflow against now (a node whose lists change may
+        compute them afresh)."""
+        return cls.INPUTS
+
+    @classmethod
+    def describe(cls, folders: Any = None) -> dict:
+        """The node's `/object_info` entry."""
+        return object_info_entry(cls, folders)
+
+    @classmethod
+    def lazy_inputs(cls) -> frozenset[str]:
+        found = _LAZY_INPUTS.get(cls)
+        if found is None:
+            found = _LAZY_INPUTS[cls] = frozenset(spec.name for spec in cls.INPUTS if spec.lazy)
+        return found
 
     @classmethod
     def fingerprint(cls, folders: Any, **constants: Any) -> Any:
@@ -53,6 +77,7 @@ class Node:
 
 
 _INPUT_MAPS: dict[type, dict[str, Input]] = {}
+_LAZY_INPUTS: dict[type, frozenset] = {}
 
 
 def _input_map(cls: type) -> dict[str, Input]:
@@ -73,6 +98,14 @@ class NodeRegistry:
         if cls.NODE_ID in self._nodes and self._nodes[cls.NODE_ID] is not cls:
             raise NodeDefinitionError(f"{cls.NODE_ID}: a node with this id is already registered")
         self._nodes[cls.NODE_ID] = cls
+
+    def remove(self, node_id: str) -> None:
+        self._nodes.pop(node_id, None)
+
+    def copy(self) -> "NodeRegistry":
+        twin = NodeRegistry()
+        twin._nodes = dict(self._nodes)
+        return twin
 
     def get(self, node_id: str) -> Optional[type[Node]]:
         return self._nodes.get(node_id)
@@ -145,6 +178,7 @@ def register_node(
         cls.PYTHON_MODULE = _python_module(cls)
         cls.INPUTS = _collect_inputs(cls)
         _INPUT_MAPS.pop(cls, None)
+        _LAZY_INPUTS.pop(cls, None)
         _check_node(cls)
         registry.add(cls)
         return cls
@@ -157,43 +191,8 @@ def _python_module(cls: type) -> str:
     return module if module.startswith("custom_nodes") else "nodes"
 
 
-def load_custom_nodes(folder: Path) -> list[str]:
-    """Import every module or package in `folder`; one that fails is logged and skipped.
-
-    Returns the names of the modules that loaded.
-    """
-    loaded: list[str] = []
-    if not folder.is_dir():
-        return loaded
-    for entry in sorted(folder.iterdir()):
-        if entry.name.startswith((".", "_")):
-            continue
-        if entry.is_dir() and (entry / "__init__.py").exists():
-            target = entry / "__init__.py"
-        elif entry.suffix == ".py":
-            target = entry
-        else:
-            continue
-        module_name = f"custom_nodes.{entry.stem}"
-        if module_name in sys.modules:
-            loaded.append(entry.stem)
-            continue
-        try:
-            spec = importlib.util.spec_from_file_location(
-                module_name, target, submodule_search_locations=[str(entry)] if entry.is_dir() else None
-            )
-            module = importlib.util.module_from_spec(spec)
-            sys.modules[module_name] = module
-            spec.loader.exec_module(module)
-            loaded.append(entry.stem)
-        except Exception:  # a broken extension must never stop the app
-            sys.modules.pop(module_name, None)
-            log.exception("custom node module %s failed to import and was skipped", entry.name)
-    return loaded
-
-
 def object_info_entry(cls: type[Node], folders: Any = None) -> dict:
-    """One node's schema in ComfyUI's `/object_info` shape."""
+    """One node's schema in ComfyUI's `/object_info` shape, from its declared inputs."""
     required: dict[str, list] = {}
     optional: dict[str, list] = {}
     for spec in cls.INPUTS:
@@ -219,4 +218,4 @@ def object_info(
 ) -> dict:
     """All (or the named) nodes' schemas, keyed by node id; `folders` fills model lists."""
     chosen = registry.names() if names is None else [n for n in names if n in registry]
-    return {name: object_info_entry(registry.get(name), folders) for name in chosen}
+    return {name: registry.get(name).describe(folders) for name in chosen}

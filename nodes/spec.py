@@ -35,6 +35,8 @@ class Input:
     tooltip: Optional[str] = None
     name: str = ""
     force_input: bool = False  # a widget type that must come from a link
+    lazy: bool = False  # a linked value computed only when the node asks (check_lazy_status)
+    any_link_type: bool = False  # the node checks the types linked here itself (validate_values)
 
     @property
     def is_widget(self) -> bool:
@@ -47,6 +49,8 @@ class Input:
             out["tooltip"] = self.tooltip
         if self.force_input:
             out["forceInput"] = True
+        if self.lazy:
+            out["lazy"] = True
         return out
 
     def schema(self, folders: Any = None) -> list:
@@ -234,9 +238,23 @@ class Combo(Input):
 
 @dataclass(frozen=True)
 class Output:
-    type: str
+    type: Any  # a type name; a list of choices for an output that feeds a combo
     name: str = ""
-    is_list: bool = False
+    is_list: bool = False  # the value is a list of items; nodes downstream run once per item
+    tooltip: Optional[str] = None
+
+
+class ExecutionBlocker:
+    """An output value that stops the nodes it reaches: they do not run and pass it on.
+
+    With a message, the first node it stops reports that message; without, it is silent
+    (a switch that turned a branch off)."""
+
+    def __init__(self, message: Optional[str] = None) -> None:
+        self.message = message
+
+    def __repr__(self) -> str:
+        return f"ExecutionBlocker({self.message!r})"
 
 
 def _to_number(value: Any, name: str, kind: str) -> Union[int, float]:

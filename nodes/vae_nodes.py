@@ -45,7 +45,7 @@ class VAEDecodeTiled(Node):
     def execute(self, ctx, samples: dict, vae, tile_size: int, overlap: int = 64, temporal_size: int = 64,
                 temporal_overlap: int = 8) -> tuple:
         overlap = min(overlap, tile_size // 4)  # as ComfyUI: at most a quarter of the tile
-        return (vae.decode_tiled(samples["samples"], tile_size, overlap),)
+        return (vae.decode_in_tiles(samples["samples"], tile_size, overlap),)
 
 
 @register_node("VAEEncodeTiled", category="_for_testing", display_name="VAE Encode (Tiled)")

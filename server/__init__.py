@@ -14,3 +14,13 @@ Choices where ComfyUI's behaviour is loose or unsafe:
   anything else is sent as an octet-stream attachment, never as a page.
 - Uploading bytes identical to an existing file of the same name reuses that file.
 """
+
+
+def __getattr__(name: str):
+    """ComfyUI's `server` module names custom node packs import (PromptServer,
+    BinaryEventTypes); provided by the compatibility layer."""
+    if name in ("PromptServer", "BinaryEventTypes"):
+        from comfy_compat import server_surface
+
+        return getattr(server_surface, name)
+    raise AttributeError(f"module 'server' has no attribute {name!r}")

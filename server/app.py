@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from pathlib import Path
-from typing import Optional
+from typing import Callable, Optional
 
 from aiohttp import web
 
@@ -20,6 +20,7 @@ from nodes.registry import REGISTRY as CORE_REGISTRY
 from nodes.registry import NodeRegistry
 
 from . import (
+    routes_extensions,
     routes_files,
     routes_info,
     routes_presets,
@@ -34,12 +35,15 @@ from .errors import ApiError
 from .events import EventBridge
 from .previews import PreviewThrottle
 from .security import error_middleware, origin_middleware
-from .state import CLIENTS, CONFIG, EXECUTOR, FOLDERS, QUEUE, REGISTRY
+from .extensions import ServerExtensions
+from .state import CLIENTS, CONFIG, EXECUTOR, EXTENSIONS, FOLDERS, QUEUE, REGISTRY
 
 log = logging.getLogger(__name__)
 BRIDGE = web.AppKey("bridge", EventBridge)
 ROUTE_MODULES = (
     routes_prompt,
+    routes_extensions,
+    routes_extensions,
     routes_files,
     routes_info,
     routes_workflows,
@@ -49,8 +53,15 @@ ROUTE_MODULES = (
 )
 
 
-def create_app(config: ServerConfig, registry: Optional[NodeRegistry] = None) -> web.Application:
-    """Build the application; the queue worker starts with the app (config.start_worker)."""
+def create_app(
+    config: ServerConfig,
+    registry: Optional[NodeRegistry] = None,
+    prepare: Optional[Callable[[web.Application], None]] = None,
+) -> web.Application:
+    """Build the application; the queue worker starts with the app (config.start_worker).
+
+    `prepare(app)` runs once the API routes are in and before the editor's catch-all route:
+    the place to load node packs, whose routes must come before it."""
     registry = registry if registry is not None else CORE_REGISTRY
     folders = config.folders()
     for folder in (folders.input, folders.output, folders.temp):
@@ -66,6 +77,7 @@ def create_app(config: ServerConfig, registry: Optional[NodeRegistry] = None) ->
     )
     app[CONFIG], app[FOLDERS], app[REGISTRY], app[EXECUTOR] = config, folders, registry, executor
     app[QUEUE], app[CLIENTS], app[BRIDGE] = queue, clients, bridge
+    app[EXTENSIONS] = ServerExtensions()
     for module in ROUTE_MODULES:
         setup = getattr(module, "setup", None)
         if setup is not None:
@@ -73,6 +85,8 @@ def create_app(config: ServerConfig, registry: Optional[NodeRegistry] = None) ->
         for method, path, handler in module.ROUTES:
             app.router.add_route(method, path, handler)
             app.router.add_route(method, "/api" + path, handler)
+    if prepare is not None:
+        prepare(app)
     _add_frontend(app, config)
     app.on_startup.append(_start)
     app.on_shutdown.append(_close_clients)

@@ -47,6 +47,7 @@ class ServerConfig:
     preview_interval_s: float = 0.1  # at most ~10 preview frames a second per prompt
     history_limit: int = 10_000
     start_worker: bool = True  # tests queue prompts without running them
+    extra_model_paths: tuple[Path, ...] = ()  # extra_model_paths.yaml files (ComfyUI's format)
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__
@@ -55,6 +56,7 @@ class ServerConfig:
             set_(self, "models_dir", Path(self.models_dir))
         set_(self, "frontend_dir", Path(self.frontend_dir))
         set_(self, "data_dir", Path(self.data_dir))
+        set_(self, "extra_model_paths", tuple(Path(p) for p in self.extra_model_paths))
         if isinstance(self.hosts, str):
             set_(self, "hosts", tuple(h.strip() for h in self.hosts.split(",") if h.strip()))
         if not self.hosts:
@@ -87,4 +89,9 @@ class ServerConfig:
         return Path(self.database) if self.database else self.user_dir / "studio.sqlite3"
 
     def folders(self) -> Folders:
-        return Folders.under(self.base_dir, self.models_dir)
+        from nodes.extra_model_paths import load_extra_model_paths
+
+        folders = Folders.under(self.base_dir, self.models_dir)
+        for config in self.extra_model_paths:
+            load_extra_model_paths(config, folders)
+        return folders

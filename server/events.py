@@ -36,6 +36,10 @@ class EventBridge:
         text = json.dumps({"type": kind, "data": data}, default=str)
         self._post(self.clients.publish_text, text, client_id)
 
+    def send_bytes(self, frame: bytes, client_id: Optional[str]) -> None:
+        """A binary frame (any thread) to one client, or to all."""
+        self._post(self.clients.publish_bytes, frame, client_id)
+
     def _post(self, publish: Callable[..., None], message: Any, client_id: Optional[str]) -> None:
         loop = self._loop
         if loop is None or loop.is_closed():

@@ -14,7 +14,7 @@ from executor.prompt_queue import DuplicatePromptId
 
 from .config import PreviewMethod
 from .errors import ApiError, expect, read_json_object, string_list
-from .state import CONFIG, EXECUTOR, QUEUE
+from .state import CONFIG, EXECUTOR, EXTENSIONS, QUEUE
 
 MAX_PROMPT_ID = 128
 
@@ -22,6 +22,7 @@ MAX_PROMPT_ID = 128
 async def post_prompt(request: web.Request) -> web.Response:
     """Validate and queue a prompt: 200 with its id and number, or 400 with node errors."""
     body = await read_json_object(request, node_errors={})
+    body = request.app[EXTENSIONS].run_prompt_hooks(body)
     if "prompt" not in body:
         raise ApiError(400, "no_prompt", "No prompt provided", node_errors={})
     prompt = body["prompt"]

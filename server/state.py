@@ -10,6 +10,7 @@ from nodes.registry import NodeRegistry
 
 from .config import ServerConfig
 from .clients import ClientRegistry
+from .extensions import ServerExtensions
 
 CONFIG = web.AppKey("config", ServerConfig)
 FOLDERS = web.AppKey("folders", Folders)
@@ -17,3 +18,4 @@ REGISTRY = web.AppKey("registry", NodeRegistry)
 EXECUTOR = web.AppKey("executor", Executor)
 QUEUE = web.AppKey("queue", PromptQueue)
 CLIENTS = web.AppKey("clients", ClientRegistry)
+EXTENSIONS = web.AppKey("extensions", ServerExtensions)

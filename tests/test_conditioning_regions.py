@@ -36,7 +36,7 @@ def parts(folders):
 
 
 def _cond(parts, text: str) -> list:
-    cond, pooled = parts.clip.encode(text)
+    cond, pooled = parts.clip.encode_text(text)
     return [[cond, {"pooled_output": pooled}]]
 
 

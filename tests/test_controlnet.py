@@ -72,8 +72,8 @@ def test_strength_zero_range_and_chains_in_the_denoiser(setup):
     folders, _, _ = setup
     parts = load_checkpoint(folders.models / "checkpoints" / "sd1.safetensors", device=CPU, dtype=torch.float32)
     net = load_controlnet(folders.models / "controlnet" / "ldm.safetensors", CPU, torch.float32)
-    cond, pooled = parts.clip.encode("a line")
-    empty, _ = parts.clip.encode("")
+    cond, pooled = parts.clip.encode_text("a line")
+    empty, _ = parts.clip.encode_text("")
     image = torch.zeros(1, 64, 64, 3)
     image[:, 20:44, 30:34] = 1.0
 

@@ -386,7 +386,7 @@ def test_default_device_env_override(monkeypatch):
 def test_loaded_parts_work_together(loaded, family):
     """CLIP output feeds the UNet as is (context width, SDXL pooled width)."""
     cp = loaded[family]
-    cond, pooled = cp.clip.encode("a red circle")
+    cond, pooled = cp.clip.encode_text("a red circle")
     assert (pooled is not None) == (family == ModelFamily.SDXL)
     latent = cp.vae.encode(torch.full((1, 64, 64, 3), 0.5)) * cp.model.latent_scale
     out = cp.model.apply_model(latent, torch.tensor([999.0]), cond, pooled)

@@ -164,13 +164,13 @@ def test_strength_zero_and_removal_are_bit_identical(folders):
 
 def test_lora_changes_clip_only_with_clip_strength(parts):
     sd, _ = kohya_lora()
-    plain, _ = parts.clip.encode("a red circle")
+    plain, _ = parts.clip.encode_text("a red circle")
     only_model = resolve_lora(sd, parts.model, parts.clip, 1.0, 0.0)
     assert only_model.clip == [] and only_model.model
     with_text = parts.clip.with_patches(resolve_lora(sd, parts.model, parts.clip, 1.0, 1.0).clip)
-    changed, _ = with_text.encode("a red circle")
+    changed, _ = with_text.encode_text("a red circle")
     assert not torch.equal(changed, plain)
-    assert torch.equal(parts.clip.encode("a red circle")[0], plain)
+    assert torch.equal(parts.clip.encode_text("a red circle")[0], plain)
 
 
 # ----------------------------------------------------------------------------- embeddings
@@ -195,14 +195,14 @@ def test_embedding_equals_the_words_whose_vectors_it_holds(folders, parts, suffi
     else:  # A1111's layout, read with weights_only
         torch.save({"string_to_param": {"*": vectors}, "name": "redcircle", "step": 100}, str(path))
     lookup = EmbeddingFolder(folders.model_dirs("embeddings"))
-    want, _ = parts.clip.encode("a red circle, blue")
-    got, _ = parts.clip.encode("a embedding:redcircle, blue", lookup)
+    want, _ = parts.clip.encode_text("a red circle, blue")
+    got, _ = parts.clip.encode_text("a embedding:redcircle, blue", lookup)
     torch.testing.assert_close(got, want, atol=1e-6, rtol=0)
-    weighted, _ = parts.clip.encode("a (embedding:redcircle:1.3) blue", lookup)
-    torch.testing.assert_close(weighted, parts.clip.encode("a (red circle:1.3) blue")[0], atol=1e-6, rtol=0)
-    assert not torch.allclose(got, parts.clip.encode("a blue")[0])
-    missing, _ = parts.clip.encode("a embedding:nothing blue", lookup)
-    assert torch.equal(missing, parts.clip.encode("a embedding:nothing blue")[0])
+    weighted, _ = parts.clip.encode_text("a (embedding:redcircle:1.3) blue", lookup)
+    torch.testing.assert_close(weighted, parts.clip.encode_text("a (red circle:1.3) blue")[0], atol=1e-6, rtol=0)
+    assert not torch.allclose(got, parts.clip.encode_text("a blue")[0])
+    missing, _ = parts.clip.encode_text("a embedding:nothing blue", lookup)
+    assert torch.equal(missing, parts.clip.encode_text("a embedding:nothing blue")[0])
     path.unlink()
 
 
@@ -236,8 +236,8 @@ def test_sdxl_kohya_names_and_two_encoder_embedding(tmp_path):
     assert [p.target for p in found.model] == ["down_blocks.1.attentions.0.transformer_blocks.1.attn2.to_k.weight"]
     assert sorted((p.component, p.target) for p in found.clip) == [
         ("g", "text_model.encoder.layers.0.self_attn.out_proj.weight"), ("l", "encoder.layers.0.mlp.fc2.weight")]
-    plain, plain_pooled = xl.clip.encode("a red circle")
-    changed, changed_pooled = xl.clip.with_patches(found.clip).encode("a red circle")
+    plain, plain_pooled = xl.clip.encode_text("a red circle")
+    changed, changed_pooled = xl.clip.with_patches(found.clip).encode_text("a red circle")
     assert not torch.allclose(changed[..., :32], plain[..., :32])  # CLIP-L's part
     assert not torch.allclose(changed[..., 32:], plain[..., 32:])  # OpenCLIP-G's part
     assert not torch.allclose(changed_pooled, plain_pooled)
@@ -249,6 +249,6 @@ def test_sdxl_kohya_names_and_two_encoder_embedding(tmp_path):
     ids = [t for word in load_clip_tokenizer()(["red", "circle"], add_special_tokens=False)["input_ids"] for t in word]
     (tmp_path / "emb").mkdir()
     save_file({k: v[ids].detach().clone() for k, v in rows.items()}, str(tmp_path / "emb" / "rc.safetensors"))
-    got, got_pooled = xl.clip.encode("a embedding:rc", EmbeddingFolder([tmp_path / "emb"]))
+    got, got_pooled = xl.clip.encode_text("a embedding:rc", EmbeddingFolder([tmp_path / "emb"]))
     torch.testing.assert_close(got, plain, atol=1e-6, rtol=0)
     torch.testing.assert_close(got_pooled, plain_pooled, atol=1e-6, rtol=0)

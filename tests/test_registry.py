@@ -9,7 +9,8 @@ import pytest
 
 import nodes
 from nodes.folders import Folders
-from nodes.registry import NodeRegistry, load_custom_nodes, object_info
+from comfy_compat.loader import load_packs
+from nodes.registry import NodeRegistry, object_info
 
 SNAPSHOT = Path(__file__).parent / "data" / "object_info_core.json"
 
@@ -79,8 +80,10 @@ def test_custom_nodes_load_and_broken_ones_are_skipped(tmp_path, caplog):
     )
     (folder / "broken_pack.py").write_text("raise ImportError('missing dependency')\n")
     with caplog.at_level(logging.ERROR):
-        loaded = load_custom_nodes(folder)
-    assert loaded == ["good_pack"]
+        loaded = load_packs(folder, nodes.REGISTRY)
+    status = {r.name: r.status for r in loaded.reports}
+    assert status == {"good_pack": "loaded", "broken_pack": "failed"}
+    assert loaded.report("good_pack").nodes == ["DoubleIt"]
     assert "broken_pack" in caplog.text
     cls = nodes.REGISTRY.get("DoubleIt")
     assert cls is not None and cls.execute(cls(), None, x=4) == (8,)

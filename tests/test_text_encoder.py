@@ -159,7 +159,7 @@ def test_weighted_tokens_carry_segment_weights():
 def test_chunking_long_prompt_keeps_words_whole(sd1):
     text = " ".join(f"word{i}" for i in range(200))
     words = tokenize_weighted(text)
-    chunks = sd1.tokenize(text)
+    chunks = sd1.tokenize_chunks(text)
     assert len(chunks) >= 3 and all(len(c) <= 75 for c in chunks)
     assert [t for c in chunks for t, _ in c] == [t for w in words for t, _ in w]
     # every chunk starts at a word boundary
@@ -171,7 +171,7 @@ def test_chunking_long_prompt_keeps_words_whole(sd1):
     for c in chunks:
         assert pos in starts
         pos += len(c)
-    cond, pooled = sd1.encode(text)
+    cond, pooled = sd1.encode_text(text)
     assert cond.shape == (1, 77 * len(chunks), 32) and pooled is None
     for c in chunks:
         ids, weights = chunk_ids(c, pad_with_end=True)
@@ -194,7 +194,7 @@ def test_padding_token_per_encoder():
 
 
 def test_empty_prompt_is_one_chunk(sd1, clip_l):
-    cond, _ = sd1.encode("")
+    cond, _ = sd1.encode_text("")
     ref = run(clip_l, [BOS_TOKEN_ID] + [EOS_TOKEN_ID] * 76).last_hidden_state
     assert torch.equal(cond, ref)
 
@@ -203,15 +203,15 @@ def test_empty_prompt_is_one_chunk(sd1, clip_l):
 
 
 def test_unit_weights_are_bit_identical(sd1):
-    plain, _ = sd1.encode("a red circle")
+    plain, _ = sd1.encode_text("a red circle")
     for text in ["(a red circle:1.0)", "(a:1) (red:1.0) circle", "a red circle  "]:
-        cond, _ = sd1.encode(text)
+        cond, _ = sd1.encode_text(text)
         assert torch.equal(cond, plain), text
 
 
 def test_weight_follows_comfy_formula(sd1, clip_l):
-    plain, _ = sd1.encode("a red circle")
-    cond, _ = sd1.encode("a (red:1.5) circle")
+    plain, _ = sd1.encode_text("a red circle")
+    cond, _ = sd1.encode_text("a (red:1.5) circle")
     assert not torch.equal(cond, plain)
     changed = (cond != plain).any(-1)[0]
     assert changed.nonzero().flatten().tolist() == [2]  # BOS, a, red -> position 2 only
@@ -230,19 +230,19 @@ def test_with_last_layer_penultimate(sd1, clip_l):
     ids = load_clip_tokenizer()("a red circle", padding="max_length", max_length=77).input_ids
     with torch.inference_mode():
         ref = clip_l.final_layer_norm(run(clip_l, ids).hidden_states[-2])
-    cond, _ = skipped.encode("a red circle")
+    cond, _ = skipped.encode_text("a red circle")
     assert torch.equal(cond, ref)
-    last, _ = sd1.with_last_layer(-1).encode("a red circle")
-    assert torch.equal(last, sd1.encode("a red circle")[0])
+    last, _ = sd1.with_last_layer(-1).encode_text("a red circle")
+    assert torch.equal(last, sd1.encode_text("a red circle")[0])
     # out of range (CLIPSetLastLayer -24 on a 2-layer model): the final, normalised output
-    assert torch.equal(sd1.with_last_layer(-24).encode("a red circle")[0], last)
+    assert torch.equal(sd1.with_last_layer(-24).encode_text("a red circle")[0], last)
 
 
 def test_results_are_plain_float32_cpu_tensors(clip_l):
     model = CLIPTextModel(tiny_config(32, 2)).to(torch.bfloat16).eval()
     spec = ClipEncoderSpec("l", model, True, -1, True, False)
     te = TextEncoder(ModelFamily.SD1, [spec], CPU, torch.bfloat16)
-    cond, _ = te.encode("(a red:1.2) circle")
+    cond, _ = te.encode_text("(a red:1.2) circle")
     assert cond.dtype == torch.float32 and cond.device == CPU
     cond.mul_(2)  # not an inference tensor
 
@@ -256,8 +256,8 @@ def test_pooled_is_read_at_the_first_eos(eos_in_config, pad_with_end):
     model = CLIPTextModelWithProjection(cfg).eval()
     te = TextEncoder(ModelFamily.SDXL, [ClipEncoderSpec("g", model, pad_with_end, -1, True, True)],
                      CPU, torch.float32)
-    _, pooled = te.encode("a red circle")
-    out = run(model, chunk_ids(te.tokenize("a red circle")[0], pad_with_end)[0])
+    _, pooled = te.encode_text("a red circle")
+    out = run(model, chunk_ids(te.tokenize_chunks("a red circle")[0], pad_with_end)[0])
     with torch.inference_mode():
         expected = model.text_projection(out.last_hidden_state[:, 4])  # BOS a red circle EOS
     torch.testing.assert_close(pooled, expected, rtol=0, atol=1e-6)
@@ -275,17 +275,17 @@ def test_rejects_a_config_that_would_pool_at_the_wrong_token():
 
 
 def test_sdxl_concat_and_pooled(sdxl, clip_l, clip_g):
-    cond, pooled = sdxl.encode("a red circle")
+    cond, pooled = sdxl.encode_text("a red circle")
     assert cond.shape == (1, 77, 32 + 48) and pooled.shape == (1, 24)
-    ids_g = chunk_ids(sdxl.tokenize("a red circle")[0], pad_with_end=False)[0]
+    ids_g = chunk_ids(sdxl.tokenize_chunks("a red circle")[0], pad_with_end=False)[0]
     out_g = run(clip_g, ids_g)
     assert torch.equal(cond[..., 32:], out_g.hidden_states[-2])
     assert torch.equal(pooled, out_g.text_embeds)
     # a long prompt: more chunks, pooled still from the first
     long_text = "a red circle, " + " ".join(["tree"] * 100)
-    cond2, pooled2 = sdxl.encode(long_text)
+    cond2, pooled2 = sdxl.encode_text(long_text)
     assert cond2.shape == (1, 154, 80)
-    first = chunk_ids(sdxl.tokenize(long_text)[0], pad_with_end=False)[0]
+    first = chunk_ids(sdxl.tokenize_chunks(long_text)[0], pad_with_end=False)[0]
     torch.testing.assert_close(pooled2, run(clip_g, first).text_embeds, rtol=0, atol=1e-6)
 
 
@@ -303,7 +303,7 @@ def _sd_pipeline(clip_l, tok):
 def test_parity_with_diffusers_sd1(sd1, clip_l, tok, monkeypatch):
     pipe = _sd_pipeline(clip_l, tok)
     ref, _ = pipe.encode_prompt("a red circle", CPU, 1, False)
-    cond, _ = sd1.encode("a red circle")
+    cond, _ = sd1.encode_text("a red circle")
     torch.testing.assert_close(cond, ref, rtol=0, atol=1e-6)
     # direct route: tokenizer padded to 77 -> text_encoder(...)[0]
     ids = tok("a red circle", padding="max_length", max_length=77, return_tensors="pt").input_ids
@@ -314,7 +314,7 @@ def test_parity_with_diffusers_sd1(sd1, clip_l, tok, monkeypatch):
     # give it a plain (unregistered) alias for the call.
     monkeypatch.setitem(clip_l.__dict__, "text_model", clip_l)
     ref_skip, _ = pipe.encode_prompt("a red circle", CPU, 1, False, clip_skip=1)
-    cond_skip, _ = sd1.with_last_layer(-2).encode("a red circle")
+    cond_skip, _ = sd1.with_last_layer(-2).encode_text("a red circle")
     torch.testing.assert_close(cond_skip, ref_skip, rtol=0, atol=1e-6)
     assert not torch.allclose(cond_skip, cond)
 
@@ -331,6 +331,6 @@ def test_parity_with_diffusers_sdxl(sdxl, clip_l, clip_g, tok):
                                      scheduler=DDIMScheduler(clip_sample=False, steps_offset=1))
     ref, _, ref_pooled, _ = pipe.encode_prompt("a red circle", device=CPU, num_images_per_prompt=1,
                                                do_classifier_free_guidance=False)
-    cond, pooled = sdxl.encode("a red circle")
+    cond, pooled = sdxl.encode_text("a red circle")
     torch.testing.assert_close(cond, ref, rtol=0, atol=1e-6)
     torch.testing.assert_close(pooled, ref_pooled, rtol=0, atol=1e-6)

@@ -90,6 +90,7 @@ export class Api {
       let msg;
       try { msg = JSON.parse(event.data); } catch { return; }
       this.emit(msg.type, msg.data);
+      this.emit("*", msg);
     };
     ws.onclose = () => { this.emit("close", null); setTimeout(() => this.connect(), 1000); };
     this.ws = ws;

@@ -19,6 +19,7 @@ import { initTheme } from "./theme.js";
 import { installAutocomplete } from "./autocomplete.js";
 import { PromptLibrary } from "./library.js";
 import { ModelPresets } from "./presets.js";
+import { loadExtensions } from "./extensions.js";
 
 const DEFAULT_WORKFLOW = "txt2img.json";
 
@@ -67,6 +68,7 @@ class App {
     if (!restored) await this.loadDefault();
     this.undoHistory.reset();
     this.api.connect();
+    this.extensions = await loadExtensions(this);
     this.ready = true;
     document.body.dataset.ready = "1";
     this.redraw();

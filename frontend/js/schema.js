@@ -40,8 +40,10 @@ function comboOptions(spec) {
   return null;
 }
 
+/** A widget unless it must come from a link (forceInput, or the older defaultInput). */
 export function isWidgetSpec(spec) {
-  return Array.isArray(spec) && (Array.isArray(spec[0]) || WIDGET_TYPES.has(spec[0]));
+  if (!Array.isArray(spec) || spec[1]?.forceInput || spec[1]?.defaultInput) return false;
+  return Array.isArray(spec[0]) || WIDGET_TYPES.has(spec[0]);
 }
 
 export class Schema {

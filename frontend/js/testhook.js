@@ -24,6 +24,7 @@ export function testHook(app) {
     get previewNode() { return app.state.previewNode; },
     get unknownTypes() { return app.unknownTypes || []; },
     get lastLoad() { return app.lastLoad; },
+    get extensions() { return app.extensions && JSON.parse(JSON.stringify(app.extensions)); },
     get frames() { return app.renderer.frames; },
     get drawn() { return app.renderer.drawn; },
     get drawMs() { return app.renderer.drawMs; },

@@ -1,0 +1,8 @@
+"""ComfyUI's `comfy.k_diffusion` package."""
+from typing import Any
+
+
+def __getattr__(name: str) -> Any:
+    from comfy_compat.placeholders import fallback
+
+    return fallback(__name__, name)

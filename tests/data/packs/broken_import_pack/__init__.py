@@ -1,0 +1,3 @@
+import studio_module_that_is_not_installed  # noqa: F401
+
+NODE_CLASS_MAPPINGS = {}

@@ -1,0 +1,39 @@
+class StudioDuplicate:
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {}}
+
+    RETURN_TYPES = ("STRING",)
+    FUNCTION = "run"
+    CATEGORY = "studio_test"
+
+    def run(self):
+        return ("from pack a",)
+
+
+class StudioOnlyInA:
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {}}
+
+    RETURN_TYPES = ("STRING",)
+    FUNCTION = "run"
+    CATEGORY = "studio_test"
+
+    def run(self):
+        return ("a",)
+
+
+class StudioTakesKSampler:
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {}}
+
+    RETURN_TYPES = ()
+    FUNCTION = "run"
+    CATEGORY = "studio_test"
+
+
+NODE_CLASS_MAPPINGS = {"StudioDuplicate": StudioDuplicate, "StudioOnlyInA": StudioOnlyInA}
+if "a" == "a":
+    NODE_CLASS_MAPPINGS["KSampler"] = StudioTakesKSampler

@@ -98,8 +98,12 @@ class V1Node(Node):
         if not callable(function):
             raise TypeError(f"{self.NODE_ID}: its FUNCTION {name!r} is not a method of {self.V1_CLASS.__name__}, "
                             "so it cannot run (ComfyUI registers it too, and fails the same way)")
-        with runtime.running(ctx), pack_guard(self.PYTHON_MODULE.partition(".")[2] or self.PYTHON_MODULE):
-            returned = run_sync(function(**self._with_hidden(ctx, inputs)))
+        pack = self.PYTHON_MODULE.partition(".")[2] or self.PYTHON_MODULE
+        with runtime.running(ctx), pack_guard(pack):
+            try:
+                returned = run_sync(function(**self._with_hidden(ctx, inputs)))
+            except NotImplementedError as exc:  # a ComfyUI name this app lacks: say whose node needs it
+                raise NotImplementedError(f"{exc} (needed by {self.NODE_ID} from pack {pack})") from exc
         return as_node_output(returned, len(self.OUTPUTS), self.NODE_ID)
 
     def check_lazy_status(self, ctx: NodeContext, **inputs: Any) -> list[str]:

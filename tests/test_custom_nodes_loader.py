@@ -77,6 +77,7 @@ def test_comfyui_internals_import_and_name_themselves_when_used(env):
     assert result.status == "error"
     assert "comfy.ldm.modules.attention.optimized_attention" in result.error["exception_message"]
     assert "not include" in result.error["exception_message"]
+    assert "from pack needs_internals_pack" in result.error["exception_message"]
 
 
 def test_names_comfyui_lacks_are_missing_here_too():

@@ -42,6 +42,9 @@ export async function loadExtensions(app) {
   for (const pack of state.packs.filter((p) => p.status === "failed")) {
     app.toast(`${t("Node pack failed to load")}: ${pack.name}: ${pack.reason}`, "error");
   }
-  for (const failure of state.failed) app.toast(`${t("Web extension failed to load")}: ${failure.url}`, "error");
+  if (state.failed.length) {  // one message: scripts written for ComfyUI's own editor fail together
+    const more = state.failed.length > 1 ? ` (+${state.failed.length - 1})` : "";
+    app.toast(`${t("Web extension failed to load")}: ${state.failed[0].url}${more}`, "error");
+  }
   return state;
 }

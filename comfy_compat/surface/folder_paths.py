@@ -75,22 +75,22 @@ def get_user_directory() -> str:
     return user_directory
 
 
+def _set_directory(kind: str, path: str) -> None:
+    """The module's `<kind>_directory` and the app's folder of that kind, together."""
+    globals()[f"{kind}_directory"] = str(path)
+    setattr(_app(), kind, Path(path))
+
+
 def set_output_directory(path: str) -> None:
-    global output_directory
-    output_directory = str(path)
-    _app().output = Path(path)
+    _set_directory("output", path)
 
 
 def set_temp_directory(path: str) -> None:
-    global temp_directory
-    temp_directory = str(path)
-    _app().temp = Path(path)
+    _set_directory("temp", path)
 
 
 def set_input_directory(path: str) -> None:
-    global input_directory
-    input_directory = str(path)
-    _app().input = Path(path)
+    _set_directory("input", path)
 
 
 def set_user_directory(path: str) -> None:

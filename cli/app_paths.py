@@ -32,9 +32,6 @@ def extra_model_configs(args: argparse.Namespace) -> list[Path]:
 
 
 def app_folders(args: argparse.Namespace) -> Folders:
-    from nodes.extra_model_paths import load_extra_model_paths
+    from nodes.extra_model_paths import folders_with_extra_paths
 
-    folders = Folders.under(Path(args.base_dir), Path(args.models_dir) if args.models_dir else None)
-    for config in extra_model_configs(args):
-        load_extra_model_paths(config, folders)
-    return folders
+    return folders_with_extra_paths(Path(args.base_dir), args.models_dir, extra_model_configs(args))

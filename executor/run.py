@@ -280,7 +280,6 @@ class _Run:
             want_previews=bool(extra.get("preview_method")) and extra.get("preview_method") != "none",
             extra_data=extra,
             request_interrupt=executor.interrupt_event.set,
-            class_type=node.class_type,
         )
 
     def _run_node(self, node_id: str) -> None:

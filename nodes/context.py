@@ -28,7 +28,6 @@ class NodeContext:
     want_previews: bool = False
     extra_data: dict = field(default_factory=dict)  # the prompt's extra_data (client id, tokens, ...)
     request_interrupt: Callable[[], None] = field(default=lambda: None)  # node code stopping the prompt
-    class_type: str = ""
 
     def check_interrupted(self) -> None:
         if self.is_interrupted():

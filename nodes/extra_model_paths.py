@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import os
 from pathlib import Path
-from typing import Union
+from typing import Iterable, Optional, Union
 
 from .folders import Folders
 
@@ -66,3 +66,11 @@ def load_extra_model_paths(config: Union[str, Path], folders: Folders) -> list[t
                 added.append((str(kind), path))
                 log.info("extra model folder for %s: %s", kind, path)
     return added
+
+
+def folders_with_extra_paths(base: Path, models: Optional[Path], configs: Iterable[Union[str, Path]]) -> Folders:
+    """The app's folders under `base`, with the model folders of each config file added."""
+    folders = Folders.under(Path(base), Path(models) if models else None)
+    for config in configs:
+        load_extra_model_paths(config, folders)
+    return folders

@@ -186,13 +186,8 @@ def lexical_join(root: Path, name: str) -> Path:
 
 def safe_join(root: Path, name: str) -> Path:
     """root/name, refusing names that escape root (also through symlinks)."""
-    if not name or "\x00" in name:
-        raise UnsafePathError("empty or invalid file name")
-    relative = Path(name.replace("\\", "/"))
-    if relative.is_absolute() or any(part == ".." for part in relative.parts):
-        raise UnsafePathError(f"'{name}' leaves its folder")
     root_resolved = Path(root).resolve()
-    target = (root_resolved / relative).resolve()
+    target = lexical_join(root_resolved, name).resolve()
     if target != root_resolved and root_resolved not in target.parents:
         raise UnsafePathError(f"'{name}' leaves its folder")
     return target

@@ -89,9 +89,6 @@ class ServerConfig:
         return Path(self.database) if self.database else self.user_dir / "studio.sqlite3"
 
     def folders(self) -> Folders:
-        from nodes.extra_model_paths import load_extra_model_paths
+        from nodes.extra_model_paths import folders_with_extra_paths
 
-        folders = Folders.under(self.base_dir, self.models_dir)
-        for config in self.extra_model_paths:
-            load_extra_model_paths(config, folders)
-        return folders
+        return folders_with_extra_paths(self.base_dir, self.models_dir, self.extra_model_paths)

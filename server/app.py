@@ -43,7 +43,6 @@ BRIDGE = web.AppKey("bridge", EventBridge)
 ROUTE_MODULES = (
     routes_prompt,
     routes_extensions,
-    routes_extensions,
     routes_files,
     routes_info,
     routes_workflows,

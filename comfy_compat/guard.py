@@ -11,7 +11,7 @@ import contextlib
 import re
 import sys
 import threading
-from typing import Any, Iterator
+from typing import Iterator
 
 _INSTALL = re.compile(r"(\bpip3?(\.exe)?\b|\buv\b|\bmim\b|\bconda\b|\bmamba\b|easy_install)[^\n]*\binstall\b|"
                       r"\bensurepip\b", re.IGNORECASE)
@@ -75,7 +75,3 @@ def pack_guard(pack: str) -> Iterator[None]:
         yield
     finally:
         _local.pack = previous
-
-
-def guarded_pack() -> Any:
-    return getattr(_local, "pack", None)

@@ -132,8 +132,3 @@ class PlaceholderFinder(importlib.abc.MetaPathFinder):
 def install_finder() -> None:
     if not any(isinstance(f, PlaceholderFinder) for f in sys.meta_path):
         sys.meta_path.append(PlaceholderFinder())
-
-
-def is_placeholder(value: Any) -> bool:
-    return isinstance(type(value), _MissingMeta) or isinstance(value, _MissingMeta) or getattr(
-        value, "__studio_placeholder__", False)

@@ -170,12 +170,7 @@ def binary_frame(event: int, data: Any) -> Optional[bytes]:
     return None
 
 
-def ensure_instance() -> PromptServer:
-    """The instance, made bare if no server made one (headless runs)."""
-    return PromptServer.instance or PromptServer()
-
-
-def attach_routes(server: PromptServer, app: web.Application, pack_of=None) -> list[str]:
+def attach_routes(server: PromptServer, app: web.Application) -> list[str]:
     """Add the routes packs declared on `server.routes` to `app`, each also under /api (as
     ComfyUI does); a route that clashes with an existing one is refused and reported."""
     problems = []

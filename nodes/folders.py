@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Iterable, Optional
 
 MODEL_KINDS = ("checkpoints", "vae", "loras", "embeddings", "controlnet", "upscale_models", "clip", "vae_approx")
-MODEL_EXTENSIONS = (".safetensors", ".ckpt", ".pt", ".pth", ".bin")
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif")
 # What ComfyUI lists as model files; loading still goes through the safe loaders.
 MODEL_FILE_EXTENSIONS = frozenset({".ckpt", ".pt", ".pt2", ".bin", ".pth", ".safetensors", ".pkl", ".sft"})
@@ -43,7 +42,6 @@ STANDARD_MODEL_FOLDERS: dict[str, tuple[str, ...]] = {
     "audio_encoders": ("audio_encoders",),
 }
 FOLDER_ALIASES = {"clip": "text_encoders", "unet": "diffusion_models"}
-ANY_EXTENSION: frozenset = frozenset()  # an empty extension set lists every file (ComfyUI's rule)
 
 # name -> (folder paths, file extensions), the shape ComfyUI's folder_paths shares with packs
 ModelFolderTable = dict[str, tuple[list[str], set[str]]]

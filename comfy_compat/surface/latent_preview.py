@@ -46,16 +46,6 @@ class Latent2RGBPreviewer(LatentPreviewer):
         return preview_to_image(rgb[0])
 
 
-class _FamilyPreviewer(LatentPreviewer):
-    def __init__(self, family: Any) -> None:
-        self.family = family
-
-    def decode_latent_to_preview(self, x0: torch.Tensor) -> Image.Image:
-        from diffusion.previews import latent_preview
-
-        return latent_preview(x0, self.family)
-
-
 def get_previewer(device: Any, latent_format: Any) -> Optional[LatentPreviewer]:
     if args.preview_method == LatentPreviewMethod.NoPreviews:
         ctx = runtime.current()

@@ -126,13 +126,19 @@ def _refusals(report: dict) -> list[str]:
     return problems
 
 
+def _pip_inputs(folder: Path, lines: list[str]) -> tuple[Path, Path]:
+    """(constraints file with the app's pins, requirements file with `lines`) in `folder`."""
+    constraints = folder / "constraints.txt"
+    constraints.write_text("\n".join(app_constraints()) + "\n")
+    wanted = folder / "requirements.txt"
+    wanted.write_text("\n".join(lines) + "\n")
+    return constraints, wanted
+
+
 def plan_install(lines: list[str]) -> list[str]:
     """What pip would install for `lines` beside the app's pins; raises DependencyError."""
     with tempfile.TemporaryDirectory() as tmp:
-        constraints = Path(tmp) / "constraints.txt"
-        constraints.write_text("\n".join(app_constraints()) + "\n")
-        wanted = Path(tmp) / "requirements.txt"
-        wanted.write_text("\n".join(lines) + "\n")
+        constraints, wanted = _pip_inputs(Path(tmp), lines)
         report_path = Path(tmp) / "report.json"
         done = _pip("install", "--dry-run", "--quiet", "--report", str(report_path),
                     "-c", str(constraints), "-r", str(wanted))
@@ -151,10 +157,7 @@ def install(lines: list[str]) -> list[str]:
     if not changes:
         return []
     with tempfile.TemporaryDirectory() as tmp:
-        constraints = Path(tmp) / "constraints.txt"
-        constraints.write_text("\n".join(app_constraints()) + "\n")
-        wanted = Path(tmp) / "requirements.txt"
-        wanted.write_text("\n".join(lines) + "\n")
+        constraints, wanted = _pip_inputs(Path(tmp), lines)
         done = _pip("install", "--quiet", "-c", str(constraints), "-r", str(wanted))
         if done.returncode != 0:
             raise DependencyError(f"pip failed:\n{_pip_error(done)}")

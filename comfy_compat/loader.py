@@ -94,6 +94,10 @@ def _module_name(entry: Path) -> str:
     return f"custom_nodes.{entry.stem if entry.is_file() else entry.name}"
 
 
+def _in_package(module: str, package: str) -> bool:
+    return module == package or module.startswith(package + ".")
+
+
 def _load_one(entry: Path, registry: NodeRegistry, loaded: LoadedPacks) -> PackReport:
     name = entry.stem if entry.is_file() else entry.name
     report = PackReport(name=name, path=str(entry))
@@ -102,7 +106,7 @@ def _load_one(entry: Path, registry: NodeRegistry, loaded: LoadedPacks) -> PackR
     if not target.is_file():
         report.status, report.reason = "skipped", "a folder without __init__.py is not a Python package"
         return report
-    for stale in [m for m in sys.modules if m == module_name or m.startswith(module_name + ".")]:
+    for stale in [m for m in sys.modules if _in_package(m, module_name)]:
         del sys.modules[stale]  # a fresh load of the pack, not what an earlier load left
     before_modules = set(sys.modules)
     before_nodes = set(registry.names())
@@ -119,7 +123,7 @@ def _load_one(entry: Path, registry: NodeRegistry, loaded: LoadedPacks) -> PackR
         report.status, report.reason = "failed", describe_failure(exc, name, entry)
         report.traceback = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
         for added in set(sys.modules) - before_modules:
-            if added == module_name or added.startswith(module_name + "."):
+            if _in_package(added, module_name):
                 sys.modules.pop(added, None)
         for node_id in set(registry.names()) - before_nodes:
             registry.remove(node_id)

@@ -138,12 +138,9 @@ class PromptServer:
         self.on_prompt_handlers.append(handler)
 
     def trigger_on_prompt(self, json_data: dict) -> dict:
-        for handler in list(self.on_prompt_handlers):
-            try:
-                json_data = handler(json_data)
-            except Exception:
-                log.exception("an on-prompt handler failed")
-        return json_data
+        from server.extensions import run_prompt_hooks
+
+        return run_prompt_hooks(self.on_prompt_handlers, json_data)
 
     def add_routes(self) -> None:
         """ComfyUI calls this itself once packs are in; here the app does (see attach_routes)."""

@@ -12,7 +12,7 @@ from nodes.folders import Folders
 from nodes.registry import REGISTRY, NodeRegistry
 
 from . import runtime
-from .loader import LoadedPacks, load_packs
+from .loader import LoadedPacks, PackReport, load_packs
 from .server_surface import PromptServer, attach_routes
 
 
@@ -42,9 +42,8 @@ def load_into_server(app: web.Application, folder: Path,
     extensions.web_dirs.update(loaded.web_dirs)
     extensions.packs[:] = [report.as_dict() for report in loaded.reports]
     if problems:
-        extensions.packs.append({"name": "(routes)", "status": "failed", "reason": "; ".join(problems),
-                                 "nodes": [], "seconds": 0.0, "path": "", "node_errors": {}, "notes": [],
-                                 "web_directory": None})
+        routes = PackReport(name="(routes)", path="", status="failed", reason="; ".join(problems))
+        extensions.packs.append(routes.as_dict())
     return loaded
 
 

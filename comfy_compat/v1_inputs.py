@@ -119,8 +119,9 @@ def input_specs(input_types: Any, self_checked: Optional[set[str]] = None, check
         if isinstance(kind, str) and kind in SOCKET_TYPES:
             specs.append(Socket(kind, optional=optional, name=name, lazy=lazy, any_link_type=any_link))
         else:
-            specs.append(V1Input(type=_type_name(kind), optional=optional, name=name, lazy=lazy, force_input=force,
-                                 any_link_type=any_link, kind=_freeze(kind), settings=opts, checked=not own))
+            kind = _type_name(kind)
+            specs.append(V1Input(type=kind, optional=optional, name=name, lazy=lazy, force_input=force,
+                                 any_link_type=any_link, kind=kind, settings=opts, checked=not own))
     return tuple(specs)
 
 
@@ -129,7 +130,3 @@ def _type_name(kind: Any) -> Any:
     if isinstance(kind, tuple):
         return list(kind)
     return kind
-
-
-def _freeze(kind: Any) -> Any:
-    return list(kind) if isinstance(kind, tuple) else kind

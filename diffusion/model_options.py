@@ -40,6 +40,14 @@ def add_sampler_hook(options: dict, key: str, fn: Callable, disable_cfg1_optimiz
     return options
 
 
+def add_patch_replace(options: dict, patch: Any, name: str, block_name: str, number: int,
+                      transformer_index: Optional[int] = None) -> dict:
+    """Put a block-replacing patch in options['transformer_options']['patches_replace']."""
+    key = (block_name, number) if transformer_index is None else (block_name, number, transformer_index)
+    options.setdefault("transformer_options", {}).setdefault("patches_replace", {}).setdefault(name, {})[key] = patch
+    return options
+
+
 def _legacy_cfg(fn: Callable) -> Callable:
     """ComfyUI's old three-argument form fn(cond, uncond, cond_scale)."""
     def wrapped(args: dict) -> torch.Tensor:
@@ -154,9 +162,7 @@ class PatchableModel:
 
     def set_model_patch_replace(self, patch: Any, name: str, block_name: str, number: int,
                                 transformer_index: Optional[int] = None) -> None:
-        options = self.model_options.setdefault("transformer_options", {})
-        key = (block_name, number) if transformer_index is None else (block_name, number, transformer_index)
-        options.setdefault("patches_replace", {}).setdefault(name, {})[key] = patch
+        add_patch_replace(self.model_options, patch, name, block_name, number, transformer_index)
 
     def set_model_attn1_patch(self, patch: Any) -> None:
         self.set_model_patch(patch, "attn1_patch")

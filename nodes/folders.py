@@ -42,6 +42,8 @@ STANDARD_MODEL_FOLDERS: dict[str, tuple[str, ...]] = {
     "audio_encoders": ("audio_encoders",),
 }
 FOLDER_ALIASES = {"clip": "text_encoders", "unet": "diffusion_models"}
+# The folders that do not hold model files: their own extensions (none listed: every file).
+OTHER_FOLDER_EXTENSIONS: dict[str, frozenset] = {"configs": frozenset({".yaml"}), "diffusers": frozenset()}
 
 # name -> (folder paths, file extensions), the shape ComfyUI's folder_paths shares with packs
 ModelFolderTable = dict[str, tuple[list[str], set[str]]]
@@ -58,10 +60,8 @@ def canonical_kind(kind: str) -> str:
 def standard_model_folders(models: Path) -> ModelFolderTable:
     table: ModelFolderTable = {}
     for name, subfolders in STANDARD_MODEL_FOLDERS.items():
-        extensions = set() if name in ("configs", "diffusers") else set(MODEL_FILE_EXTENSIONS)
-        if name == "configs":
-            extensions = {".yaml"}
-        table[name] = ([str(models / sub) for sub in subfolders], extensions)
+        extensions = OTHER_FOLDER_EXTENSIONS.get(name, MODEL_FILE_EXTENSIONS)
+        table[name] = ([str(models / sub) for sub in subfolders], set(extensions))
     return table
 
 

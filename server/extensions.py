@@ -6,11 +6,25 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterable
 
 log = logging.getLogger(__name__)
 
 PromptHook = Callable[[dict], Any]
+
+
+def run_prompt_hooks(hooks: Iterable[PromptHook], body: dict) -> dict:
+    """Each hook may change the body (ComfyUI's on_prompt handlers); a failing hook is
+    logged and skipped, and one that returns no dict leaves the body as it was."""
+    for hook in list(hooks):
+        try:
+            changed = hook(body)
+        except Exception:
+            log.exception("an on-prompt handler failed; the prompt goes on without it")
+            continue
+        if isinstance(changed, dict):
+            body = changed
+    return body
 
 
 @dataclass
@@ -20,14 +34,4 @@ class ServerExtensions:
     on_prompt: list[PromptHook] = field(default_factory=list)
 
     def run_prompt_hooks(self, body: dict) -> dict:
-        """Each hook may change the body (ComfyUI's on_prompt handlers); a failing hook is
-        logged and skipped."""
-        for hook in list(self.on_prompt):
-            try:
-                changed = hook(body)
-            except Exception:
-                log.exception("an on-prompt handler failed; the prompt goes on without it")
-                continue
-            if isinstance(changed, dict):
-                body = changed
-        return body
+        return run_prompt_hooks(self.on_prompt, body)

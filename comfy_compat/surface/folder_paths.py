@@ -12,9 +12,7 @@ import time
 from pathlib import Path
 from typing import Any, Iterable, Optional
 
-from nodes.folders import (
-    FOLDER_ALIASES, MODEL_FILE_EXTENSIONS, Folders, UnsafePathError, canonical_kind, safe_join,
-)
+from nodes.folders import MODEL_FILE_EXTENSIONS, Folders, UnsafePathError, canonical_kind, safe_join
 
 supported_pt_extensions: set[str] = set(MODEL_FILE_EXTENSIONS)
 folder_names_and_paths: dict[str, tuple[list[str], set[str]]] = {}
@@ -46,7 +44,7 @@ def bind(folders: Folders) -> None:
 
 
 def map_legacy(folder_name: str) -> str:
-    return FOLDER_ALIASES.get(folder_name, folder_name)
+    return canonical_kind(folder_name)
 
 
 def _app() -> Folders:

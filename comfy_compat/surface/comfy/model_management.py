@@ -99,16 +99,21 @@ def text_encoder_initial_device(load_device: Any = None, offload_device: Any = N
     return load_device if load_device is not None else get_torch_device()
 
 
-def unet_dtype(device: Any = None, model_params: int = 0, supported_dtypes: Iterable = (), weight_dtype: Any = None):
+def _dtype_for(device: Any) -> torch.dtype:
+    """The engine's weights dtype for a device (None: the default device)."""
     return default_dtype(torch.device(device) if device is not None else None)
+
+
+def unet_dtype(device: Any = None, model_params: int = 0, supported_dtypes: Iterable = (), weight_dtype: Any = None):
+    return _dtype_for(device)
 
 
 def text_encoder_dtype(device: Any = None) -> torch.dtype:
-    return default_dtype(torch.device(device) if device is not None else None)
+    return _dtype_for(device)
 
 
 def vae_dtype(device: Any = None, allowed_dtypes: Iterable = ()) -> torch.dtype:
-    return default_dtype(torch.device(device) if device is not None else None)
+    return _dtype_for(device)
 
 
 def unet_manual_cast(weight_dtype: Any, inference_device: Any, supported_dtypes: Iterable = ()) -> None:
@@ -121,12 +126,12 @@ def pick_weight_dtype(dtype: Any, fallback_dtype: Any, device: Any = None) -> An
 
 def should_use_fp16(device: Any = None, model_params: int = 0, prioritize_performance: bool = True,
                     manual_cast: bool = False) -> bool:
-    return default_dtype(torch.device(device) if device is not None else None) == torch.float16
+    return _dtype_for(device) == torch.float16
 
 
 def should_use_bf16(device: Any = None, model_params: int = 0, prioritize_performance: bool = True,
                     manual_cast: bool = False) -> bool:
-    return default_dtype(torch.device(device) if device is not None else None) == torch.bfloat16
+    return _dtype_for(device) == torch.bfloat16
 
 
 def supports_fp8_compute(device: Any = None) -> bool:

@@ -9,16 +9,15 @@ from __future__ import annotations
 from typing import Any, Callable, Optional
 
 from diffusion.model import DiffusionModel
-from diffusion.model_options import PatchableModel, add_sampler_hook, clone_model_options
+from diffusion.model_options import PatchableModel, add_patch_replace, add_sampler_hook, clone_model_options
+
+from comfy_compat.covers import Covers
 
 
-class _Covers(type):
-    def __instancecheck__(cls, instance: Any) -> bool:
-        return isinstance(instance, DiffusionModel) or type.__instancecheck__(cls, instance)
-
-
-class ModelPatcher(PatchableModel, metaclass=_Covers):
+class ModelPatcher(PatchableModel, metaclass=Covers):
     """A wrapper around a torch module with ComfyUI's patching interface."""
+
+    covers = DiffusionModel
 
     def __init__(self, model: Any, load_device: Any = None, offload_device: Any = None, size: int = 0,
                  weight_inplace_update: bool = False) -> None:
@@ -55,10 +54,7 @@ def create_model_options_clone(orig_model_options: dict) -> dict:
 
 def set_model_options_patch_replace(model_options: dict, patch: Any, name: str, block_name: str, number: int,
                                     transformer_index: Optional[int] = None) -> dict:
-    options = clone_model_options(model_options)
-    key = (block_name, number) if transformer_index is None else (block_name, number, transformer_index)
-    options.setdefault("transformer_options", {}).setdefault("patches_replace", {}).setdefault(name, {})[key] = patch
-    return options
+    return add_patch_replace(clone_model_options(model_options), patch, name, block_name, number, transformer_index)
 
 
 def set_model_options_post_cfg_function(model_options: dict, post_cfg_function: Callable,

@@ -107,12 +107,12 @@ def sampler_object(name: str) -> KSAMPLER:
 
 def _run(model: Any, noise: torch.Tensor, positive: Any, negative: Any, cfg: float, sampler: Any,
          sigmas: torch.Tensor, latent_image: Optional[torch.Tensor], denoise_mask: Any, callback: Any,
-         seed: Optional[int]) -> torch.Tensor:
+         seed: Optional[int], denoiser: Optional[Callable] = None) -> torch.Tensor:
     spec = sampler.spec if isinstance(sampler, KSAMPLER) else get_sampler(str(sampler))
     latent = latent_image if latent_image is not None else torch.zeros_like(noise)
     return studio_sampling.sample_sigmas(model, latent, positive, negative or [], cfg=cfg, sigmas=sigmas,
                                          noise=noise, seed=seed or 0, sampler=spec, noise_mask=denoise_mask,
-                                         callback=_step_reporter(callback))
+                                         callback=_step_reporter(callback), denoiser=denoiser)
 
 
 class CFGGuider:
@@ -158,14 +158,9 @@ def _run_custom_guider(guider: CFGGuider, noise, latent_image, sampler, sigmas, 
     """A guider subclass with its own predict_noise: the sampler asks it for each step."""
     from diffusion.sampling import GuidedDenoise
 
-    model = guider.model_patcher
     denoise = GuidedDenoise(lambda x, sigma: guider.predict_noise(x, sigma, guider.model_options, seed))
-    spec = sampler.spec if isinstance(sampler, KSAMPLER) else get_sampler(str(sampler))
-    return studio_sampling.sample_sigmas(model, latent_image, guider.original_conds.get("positive") or [],
-                                         [], cfg=1.0, sigmas=sigmas, noise=noise, seed=seed or 0, sampler=spec,
-                                         noise_mask=denoise_mask, callback=_step_reporter(callback),
-                                         denoiser=denoise)
-
+    return _run(guider.model_patcher, noise, guider.original_conds.get("positive") or [], [], 1.0, sampler, sigmas,
+                latent_image, denoise_mask, callback, seed, denoiser=denoise)
 
 
 def sampling_function(model: Any, x: torch.Tensor, timestep: torch.Tensor, uncond: Any, cond: Any,

@@ -10,15 +10,10 @@ from typing import Any, Optional
 from diffusion.text_encoder import TextEncoder
 from diffusion.vae import VAE as _StudioVAE
 
-
-class _Covers(type):
-    """isinstance(x, comfy.sd.VAE) is true for this app's VAE values (and likewise CLIP)."""
-
-    def __instancecheck__(cls, instance: Any) -> bool:
-        return isinstance(instance, cls.covers) or type.__instancecheck__(cls, instance)
+from comfy_compat.covers import Covers
 
 
-class VAE(metaclass=_Covers):
+class VAE(metaclass=Covers):
     covers = _StudioVAE
 
     def __new__(cls, sd: Optional[dict] = None, device: Any = None, config: Any = None, dtype: Any = None,
@@ -30,7 +25,7 @@ class VAE(metaclass=_Covers):
         return load_vae_state_dict(sd, device=device, dtype=dtype)
 
 
-class CLIP(metaclass=_Covers):
+class CLIP(metaclass=Covers):
     covers = TextEncoder
 
     def __new__(cls, *args: Any, **kwargs: Any) -> Any:

@@ -48,7 +48,7 @@ class RemoteOptions:
     refresh: Optional[int] = None
 
     def as_dict(self) -> dict:
-        return {k: v for k, v in self.__dict__.items() if v is not None}
+        return _pruned(self.__dict__)
 
 
 def _pruned(values: dict) -> dict:

@@ -96,9 +96,16 @@ class _HiddenHolder:
         return self._values.get(name)
 
 
+_HIDDEN_NAMES = {h.value: h.name for h in Hidden}  # "UNIQUE_ID" -> "unique_id", ...
+
+
+def _hidden_kind(kind: Any) -> str:
+    return kind.value if isinstance(kind, Hidden) else str(kind)
+
+
 def _hidden_name(kind: Any) -> str:
-    value = kind.value if isinstance(kind, Hidden) else str(kind)
-    return {h.value: h.name for h in Hidden}.get(value, value.lower())
+    value = _hidden_kind(kind)
+    return _HIDDEN_NAMES.get(value, value.lower())
 
 
 HIDDEN_PREFIX = "__hidden__."  # hidden values reach EXECUTE_NORMALIZED under these names (never an input's)
@@ -255,15 +262,13 @@ class ComfyNode(metaclass=_NodeMeta):
         if optional:
             out["optional"] = optional
         if include_hidden and schema.hidden:
-            out["hidden"] = {_hidden_name(kind): (kind.value if isinstance(kind, Hidden) else str(kind),)
-                             for kind in schema.hidden}
+            out["hidden"] = {_hidden_name(kind): (_hidden_kind(kind),) for kind in schema.hidden}
         return (out, schema, {}) if return_schema else out
 
     @classmethod
     def STUDIO_HIDDEN(cls) -> dict[str, str]:
         """The hidden values the app passes to EXECUTE_NORMALIZED: prefixed name -> kind."""
-        return {HIDDEN_PREFIX + _hidden_name(kind): (kind.value if isinstance(kind, Hidden) else str(kind))
-                for kind in cls._schema().hidden}
+        return {HIDDEN_PREFIX + _hidden_name(kind): _hidden_kind(kind) for kind in cls._schema().hidden}
 
     @classmethod
     def EXECUTE_NORMALIZED(cls, **kwargs: Any) -> Any:

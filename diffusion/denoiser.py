@@ -14,9 +14,10 @@ from typing import Any, Callable, Optional, Sequence
 import torch
 
 from diffusion.guidance import Guidance
+from diffusion.model_view import ModelSampling
 from diffusion.regions import NEVER, Region, percent_to_sigma, region_for
-from diffusion.schedules import model_sigmas, sigma_to_t
-from diffusion.types import Conditioning, PredictionType, UNetLike
+from diffusion.schedules import sigma_to_t
+from diffusion.types import Conditioning, UNetLike
 
 MAX_REPEAT = 4  # like ComfyUI: contexts are repeated to a common length at most 4x
 
@@ -124,8 +125,8 @@ class ModelDenoiser:
         self.negative = parse_conditioning(negative)
         if not self.positive:
             raise ValueError("positive conditioning is empty")
-        self.sigmas = model_sigmas(model.alphas_cumprod)
-        self.v_prediction = PredictionType(model.prediction_type) == PredictionType.V_PREDICTION
+        self.sampling = ModelSampling(model.alphas_cumprod, model.prediction_type)
+        self.sigmas = self.sampling.sigmas
         self.guidance = Guidance(model, self.cfg, positive, negative)
         self.use_uncond = self.guidance.needs_uncond(bool(self.negative))
         self.unet_calls = 0
@@ -182,18 +183,14 @@ class ModelDenoiser:
                      y: Optional[torch.Tensor] = None, c_concat: Optional[torch.Tensor] = None,
                      control: Any = None, **_: Any) -> torch.Tensor:
         """The denoised estimate for x at `sigma` (ComfyUI's apply_model convention)."""
-        s = sigma.reshape(-1, *([1] * (x.ndim - 1)))
-        c_in = 1.0 / torch.sqrt(s * s + 1.0)
-        x_in = x * c_in
+        x_in = self.sampling.calculate_input(sigma, x)
         if c_concat is not None:
             x_in = torch.cat([x_in, c_concat.to(x_in)], dim=1)
         known_sigma, known_t = self._t_for
         t = known_t if sigma is known_sigma else self.timestep(sigma).to(x.device)
         extra = {"control": control} if control else {}
         pred = self.model.apply_model(x_in, t, c_crossattn, y, **extra).to(torch.float32)
-        if self.v_prediction:
-            return x * (1.0 / (s * s + 1.0)) - pred * (s * c_in)
-        return x - pred * s
+        return self.sampling.calculate_denoised(sigma, pred, x)
 
     def _control(self, hint, x: torch.Tensor, sigma: torch.Tensor, n: int, window) -> list:
         """(ControlNet, hint pixels, strength) of the chain's links active at this sigma."""

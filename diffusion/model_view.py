@@ -14,10 +14,9 @@ from typing import Any, Optional
 import torch
 
 from .previews import LATENT_RGB
+from .regions import percent_to_sigma
 from .schedules import model_sigmas, sigma_to_t, t_to_sigma
 from .types import ModelFamily, PredictionType
-
-PERCENT_NEVER = 999999999.9  # the sigma for "before the start", as ComfyUI answers
 
 
 class ModelType(enum.Enum):
@@ -81,11 +80,7 @@ class ModelSampling:
         return t_to_sigma(timestep, self.sigmas)
 
     def percent_to_sigma(self, percent: float) -> float:
-        if percent <= 0.0:
-            return PERCENT_NEVER
-        if percent >= 1.0:
-            return 0.0
-        return float(self.sigma(torch.tensor((1.0 - percent) * 999.0)))
+        return percent_to_sigma(percent, self.sigmas)
 
     def calculate_input(self, sigma: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
         s = _column(sigma, noise)

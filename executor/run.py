@@ -246,11 +246,9 @@ class _Run:
         lazy_links = {n for n in self.plan.lazy[node_id] if isinstance(node.inputs.get(n), Link)}
         asked = self.requested.setdefault(node_id, set())
         inputs = self._inputs(node_id, cls)
-        runs = input_runs(cls, inputs)
+        runs = input_runs(cls, inputs)  # asked with the first run's values (lists: their first items)
         try:
-            wanted = set()
-            for run in runs[:1]:
-                wanted.update(cls().check_lazy_status(self._context(node_id, node), **run) or [])
+            wanted = set(cls().check_lazy_status(self._context(node_id, node), **runs[0]) or []) if runs else set()
         except ExecutionInterrupted:
             raise
         except Exception as exc:

@@ -6,7 +6,7 @@ const listeners = new Map();
 
 export const api = {
   api_base: "",
-  clientId: sessionStorage.getItem("studio.clientId"),
+  clientId: null, // the editor's client id, set before any extension script is imported
   apiURL(route) { return `/api${route}`; },
   fileURL(route) { return route; },
   fetchApi(route, options = {}) { return fetch(this.apiURL(route), options); },

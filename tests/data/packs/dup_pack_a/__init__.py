@@ -34,6 +34,8 @@ class StudioTakesKSampler:
     CATEGORY = "studio_test"
 
 
-NODE_CLASS_MAPPINGS = {"StudioDuplicate": StudioDuplicate, "StudioOnlyInA": StudioOnlyInA}
-if "a" == "a":
-    NODE_CLASS_MAPPINGS["KSampler"] = StudioTakesKSampler
+NODE_CLASS_MAPPINGS = {
+    "StudioDuplicate": StudioDuplicate,
+    "StudioOnlyInA": StudioOnlyInA,
+    "KSampler": StudioTakesKSampler,  # a core node's id: refused
+}

@@ -143,6 +143,8 @@ def main(argv: Optional[list[str]] = None) -> int:
     base = Path(tempfile.mkdtemp(prefix="bench_packs_"))
     (base / "custom_nodes").symlink_to(Path(args.packs).resolve(), target_is_directory=True)
     folders = Folders.under(base)
+    home = os.getcwd()
+    os.chdir(base)  # nodes run with their defaults; some write to relative paths such as ./ComfyUI/output
     registry = REGISTRY.copy()
     for cls in BENCH_NODES:
         registry.add(cls)
@@ -168,6 +170,7 @@ def main(argv: Optional[list[str]] = None) -> int:
                      "alone_tried": tried, "alone_ran": len(ran_alone), "alone_problems": problems,
                      "workflow_nodes": [n for n, _ in chosen], "workflow_ran": ran, "workflow_problem": why,
                      "reason": report.reason})
+    os.chdir(home)
     shutil.rmtree(base, ignore_errors=True)
     print_table(rows)
     if args.json:

@@ -97,6 +97,8 @@ def run_workflow_command(args: argparse.Namespace) -> int:
             print("".join(err["traceback"]), file=sys.stderr)
         return EXIT_FAILED
     for node_id, ui in result.outputs.items():
+        for line in ui.get("text", []):
+            print(f"node {node_id} ({prompt[node_id]['class_type']}): {line}", file=sys.stderr)
         for image in ui.get("images", []):
             folder = folders.by_type(image["type"]) if image["type"] in ("output", "temp", "input") else folders.output
             print(str(Path(folder) / image["subfolder"] / image["filename"]))

@@ -40,10 +40,15 @@ STANDARD_MODEL_FOLDERS: dict[str, tuple[str, ...]] = {
     "classifiers": ("classifiers",),
     "model_patches": ("model_patches",),
     "audio_encoders": ("audio_encoders",),
+    "ultralytics": ("ultralytics",),
+    "ultralytics_bbox": ("ultralytics/bbox",),
+    "ultralytics_segm": ("ultralytics/segm",),
 }
 FOLDER_ALIASES = {"clip": "text_encoders", "unet": "diffusion_models"}
 # The folders that do not hold model files: their own extensions (none listed: every file).
 OTHER_FOLDER_EXTENSIONS: dict[str, frozenset] = {"configs": frozenset({".yaml"}), "diffusers": frozenset()}
+OTHER_FOLDER_EXTENSIONS.update(dict.fromkeys(("ultralytics", "ultralytics_bbox", "ultralytics_segm"),
+                                            frozenset({".pt", ".pth", ".onnx"})))
 
 # name -> (folder paths, file extensions), the shape ComfyUI's folder_paths shares with packs
 ModelFolderTable = dict[str, tuple[list[str], set[str]]]

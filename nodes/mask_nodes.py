@@ -10,7 +10,7 @@ from PIL import Image, ImageOps
 from .image_nodes import input_file_fingerprint, input_images
 from .latent import MAX_RESOLUTION
 from .registry import Node, register_node
-from .spec import Boolean, Combo, Int, Output, Socket
+from .spec import Boolean, Combo, Float, Int, Output, Socket, String
 
 CHANNELS = ["alpha", "red", "green", "blue"]
 
@@ -132,3 +132,65 @@ class ImagePadForOutpaint(Node):
         from diffusion.masks import pad_for_outpaint
 
         return pad_for_outpaint(image, left, top, right, bottom, feathering)
+
+
+def _rgb255(image: torch.Tensor) -> torch.Tensor:
+    return (image[..., :3].clamp(0, 1) * 255).round()
+
+
+def parse_colour(text: str) -> tuple[int, int, int]:
+    """'#ff8800', 'ff8800' or '255, 136, 0' -> (255, 136, 0)."""
+    value = str(text).strip()
+    try:
+        if "," in value:
+            parts = tuple(int(p) for p in value.split(","))
+        else:
+            number = int(value.lstrip("#"), 16)
+            parts = ((number >> 16) & 255, (number >> 8) & 255, number & 255)
+    except ValueError:
+        parts = ()
+    if len(parts) != 3 or not all(0 <= p <= 255 for p in parts):
+        raise ValueError(f"colour {text!r} is not '#rrggbb' or 'r, g, b' with values 0-255")
+    return parts  # type: ignore[return-value]
+
+
+@register_node("ImageColorToMask", category="mask", display_name="Convert Image Color to Mask")
+class ImageColorToMask(Node):
+    """1 where a pixel has exactly this colour (0xRRGGBB as a number), else 0."""
+
+    image = Socket("IMAGE")
+    color = Int(default=0, min=0, max=0xFFFFFF, step=1)
+    OUTPUTS = (Output("MASK", "MASK"),)
+
+    def execute(self, ctx, image: torch.Tensor, color: int) -> tuple:
+        pixels = _rgb255(image).to(torch.int64)
+        packed = (pixels[..., 0] << 16) + (pixels[..., 1] << 8) + pixels[..., 2]
+        return ((packed == int(color)).float(),)
+
+
+@register_node("ThresholdMask", category="mask", display_name="Threshold Mask")
+class ThresholdMask(Node):
+    """1 where the mask is above the value, else 0."""
+
+    mask = Socket("MASK")
+    value = Float(default=0.5, min=0.0, max=1.0, step=0.01)
+    OUTPUTS = (Output("MASK", "MASK"),)
+
+    def execute(self, ctx, mask: torch.Tensor, value: float) -> tuple:
+        return ((mask > value).float(),)
+
+
+@register_node("ColorDistanceToMask", category="mask", display_name="Image Colour to Mask (with tolerance)")
+class ColorDistanceToMask(Node):
+    """1 where a pixel is within `tolerance` (RGB distance, 0-441) of the colour: finds
+    flat-coloured things that generation left slightly uneven."""
+
+    image = Socket("IMAGE")
+    color = String(default="#ff0000", tooltip="'#rrggbb' or 'r, g, b'.")
+    tolerance = Int(default=80, min=0, max=442, step=1)
+    OUTPUTS = (Output("MASK", "MASK"),)
+
+    def execute(self, ctx, image: torch.Tensor, color: str, tolerance: int) -> tuple:
+        target = torch.tensor(parse_colour(color), dtype=torch.float32)
+        distance = (_rgb255(image).float() - target).pow(2).sum(-1).sqrt()
+        return ((distance <= tolerance).float(),)

@@ -9,11 +9,12 @@ if [ ! -x .venv/bin/python ]; then
 fi
 requirements=requirements.txt
 [ "${1:-}" = "--test" ] && requirements=requirements-test.txt
-stamp=".venv/.installed-$(cat requirements.txt "$requirements" | sha1sum | cut -c1-12)"
+stamp=".venv/.installed-$(cat requirements.txt requirements-nodeps.txt "$requirements" | sha1sum | cut -c1-12)"
 if [ ! -f "$stamp" ]; then
   # torch first, alone, so that nothing below can pull a CUDA build of it.
   .venv/bin/python -m pip install --disable-pip-version-check -q torch==2.13.0
   .venv/bin/python -m pip install --disable-pip-version-check -q -r "$requirements"
+  .venv/bin/python -m pip install --disable-pip-version-check -q --no-deps -r requirements-nodeps.txt
   touch "$stamp"
 fi
 # Browser tests drive Debian's Chromium (`playwright install` needs the network).

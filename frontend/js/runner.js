@@ -93,6 +93,8 @@ export function followRuns(app) {
   });
   api.on("executed", (data) => {
     const node = app.graph.getNode(data.display_node ?? data.node);
+    const notes = data.output?.text;
+    if (node && notes?.length) app.toast(t("{node}: {message}", { node: node.title ?? node.type, message: notes.join("\n") }), "info");
     const images = data.output?.images;
     if (!node || !images?.length) return;
     node.outputs_ui = images;

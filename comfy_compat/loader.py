@@ -186,7 +186,7 @@ def _register_one(node_id: str, cls: Any, display: Optional[str], pack: str, reg
         registry.add(cls)
         return ""
     if existing is not None and node_id not in loaded.owners:
-        return f"node id '{node_id}' is a core node; packs cannot replace it"
+        return f"node id '{node_id}' is a core node of this app (used instead); packs cannot replace it"
     try:
         from .v3 import schema_display_name
 

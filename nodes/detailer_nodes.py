@@ -104,6 +104,14 @@ def run_detailer(ctx: Any, image: torch.Tensor, segs_per_image: list, model: Any
             "alpha": with_alpha or [_placeholder()], "mask": torch.stack(masks, dim=0), "notes": notes}
 
 
+def _unused_notes(inputs: dict) -> list[str]:
+    """What the Impact Pack's detailers accept but this app does not apply, said when given."""
+    unused = {"sam_model_opt": "SAM refinement is not available here: the detector's own masks were used",
+              "detailer_hook": "detailer hooks are not applied here",
+              "scheduler_func_opt": "custom scheduler functions are not applied here: the scheduler input was used"}
+    return [note for name, note in unused.items() if inputs.get(name) is not None]
+
+
 def _and_mask(segs: tuple, mask: np.ndarray) -> tuple:
     """Each region's mask cut to where `mask` (over the whole image) is set; emptied regions go."""
     from detection.regions import SEG
@@ -164,9 +172,7 @@ class FaceDetailer(_DetailerInputs):
         out = run_detailer(ctx, image, segs_per_image, inputs["model"], inputs["clip"], inputs["vae"],
                            inputs["positive"], inputs["negative"], inputs.get("wildcard", ""),
                            settings_from(inputs), what)
-        notes = out["notes"]
-        if inputs.get("sam_model_opt") is not None:
-            notes.append("SAM refinement is not available here: the detector's own masks were used")
+        notes = out["notes"] + _unused_notes(inputs)
         pipe = (inputs["model"], inputs["clip"], inputs["vae"], inputs["positive"], inputs["negative"],
                 inputs.get("wildcard", ""), detector, segm, inputs.get("sam_model_opt"), inputs.get("detailer_hook"),
                 None, None, None, None)
@@ -193,4 +199,4 @@ class DetailerForEach(_DetailerInputs):
             raise ValueError(f"DetailerForEach takes one image (SEGS belong to one image), got {image.shape[0]}")
         out = run_detailer(ctx, image, [segs], inputs["model"], inputs["clip"], inputs["vae"], inputs["positive"],
                            inputs["negative"], inputs.get("wildcard", ""), settings_from(inputs))
-        return NodeOutput((out["image"],), {"text": out["notes"]})
+        return NodeOutput((out["image"],), {"text": out["notes"] + _unused_notes(inputs)})

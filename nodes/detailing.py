@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import random
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Optional
 
 import numpy as np
@@ -155,6 +155,4 @@ def detail_picture(ctx: Any, picture: torch.Tensor, segs_items: list, model: Any
 
 
 def _with_seed(settings: DetailSettings, seed: int) -> DetailSettings:
-    from dataclasses import replace
-
     return replace(settings, seed=seed)

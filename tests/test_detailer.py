@@ -193,3 +193,26 @@ def test_detailing_small_shapes_raises_shape_kind_accuracy_on_the_builtin_model(
     figures = shape_fix_accuracy(count=20, size=96, seed=5)
     assert figures["regions_detailed"] >= 20
     assert figures["detailed_shape_accuracy"] > figures["plain_shape_accuracy"], figures
+
+
+def test_a_one_pixel_region_at_the_border_is_redrawn_without_touching_the_rest(folders):
+    picture = Image.new("RGB", (128, 128), (30, 70, 230))
+    picture.putpixel((0, 127), (220, 30, 30))
+    picture.save(folders.input / "dot.png")
+    prompt = base_prompt("a red circle on a blue background")
+    prompt.update({
+        "10": {"class_type": "LoadImage", "inputs": {"image": "dot.png"}},
+        "20": {"class_type": "ColorDistanceToMask", "inputs": {"image": ["10", 0], "color": "#dc1e1e", "tolerance": 10}},
+        "21": {"class_type": "MaskToSEGS", "inputs": {"mask": ["20", 0], "combined": False, "crop_factor": 3.0,
+                                                       "bbox_fill": False, "drop_size": 1, "contour_fill": False}},
+        "22": {"class_type": "DetailerForEach", "inputs": {
+            **SAMPLING, "image": ["10", 0], "segs": ["21", 0], "guide_size": 64, "guide_size_for": True,
+            "max_size": 128, "denoise": 0.8, "feather": 2, "noise_mask": True, "force_inpaint": True,
+            "wildcard": "", "cycle": 1}},
+        "9": {"class_type": "SaveImage", "inputs": {"images": ["22", 0], "filename_prefix": "fixed"}},
+    })
+    result = run(folders, prompt)
+    changed = np.any(saved(folders, result) != np.asarray(picture), axis=-1)
+    assert "1 of 1 region(s) re-drawn" in result.outputs["22"]["text"][0]
+    ys, xs = np.nonzero(changed)
+    assert changed.any() and xs.max() <= 4 and ys.min() >= 123  # the corner pixel and its feathered edge

@@ -1,48 +1,31 @@
 """The detectors that work out of the box, by the names the detector node lists."""
 from __future__ import annotations
 
+import importlib
 import threading
 from typing import Callable
 
 from .types import Detector
 
-BUILTIN_DETECTORS: dict[str, tuple[str, Callable[[], Detector]]] = {}
-
-
-def _register(name: str, kind: str, factory: Callable[[], Detector]) -> None:
-    BUILTIN_DETECTORS[name] = (kind, factory)
-
-
-def _mediapipe(name: str):
+def _lazy(module: str, cls: str, *args: object) -> Callable[[], Detector]:
+    """A factory that imports the detector's module only when the detector is first made
+    (mediapipe and the cascades load their models then)."""
     def make() -> Detector:
-        from . import mediapipe_models as mp
-
-        return {"face_full": lambda: mp.MediapipeFaceDetector(True), "face_short": lambda: mp.MediapipeFaceDetector(False),
-                "face_mask": mp.MediapipeFaceMaskDetector, "hand": mp.MediapipeHandDetector,
-                "person": mp.MediapipePersonDetector}[name]()
+        return getattr(importlib.import_module(f"{__package__}.{module}"), cls)(*args)
 
     return make
 
 
-def _haar() -> Detector:
-    from .cascades import HaarFaceDetector
-
-    return HaarFaceDetector()
-
-
-def _lbp() -> Detector:
-    from .cascades import LbpFaceDetector
-
-    return LbpFaceDetector()
-
-
-_register("face (mediapipe, full range)", "bbox", _mediapipe("face_full"))
-_register("face (mediapipe, short range)", "bbox", _mediapipe("face_short"))
-_register("face (mediapipe face mesh, with mask)", "segm", _mediapipe("face_mask"))
-_register("hand (mediapipe)", "bbox", _mediapipe("hand"))
-_register("person (mediapipe pose, with mask)", "segm", _mediapipe("person"))
-_register("face (OpenCV Haar cascade)", "bbox", _haar)
-_register("face (scikit-image LBP cascade)", "bbox", _lbp)
+# name -> ("bbox" or "segm": whether it gives masks, factory)
+BUILTIN_DETECTORS: dict[str, tuple[str, Callable[[], Detector]]] = {
+    "face (mediapipe, full range)": ("bbox", _lazy("mediapipe_models", "MediapipeFaceDetector", True)),
+    "face (mediapipe, short range)": ("bbox", _lazy("mediapipe_models", "MediapipeFaceDetector", False)),
+    "face (mediapipe face mesh, with mask)": ("segm", _lazy("mediapipe_models", "MediapipeFaceMaskDetector")),
+    "hand (mediapipe)": ("bbox", _lazy("mediapipe_models", "MediapipeHandDetector")),
+    "person (mediapipe pose, with mask)": ("segm", _lazy("mediapipe_models", "MediapipePersonDetector")),
+    "face (OpenCV Haar cascade)": ("bbox", _lazy("cascades", "HaarFaceDetector")),
+    "face (scikit-image LBP cascade)": ("bbox", _lazy("cascades", "LbpFaceDetector")),
+}
 
 _made: dict[str, Detector] = {}
 _lock = threading.Lock()

@@ -54,6 +54,12 @@ class RegionDetector:
         """The Impact Pack passes auxiliary models here; these detectors need none."""
 
 
+def detector_outputs(detector: Detector, name: str, has_masks: bool) -> tuple[Any, Any]:
+    """(BBOX_DETECTOR, SEGM_DETECTOR) of one detector: boxes always, masks when it has them."""
+    segm = RegionDetector(detector, name, True) if has_masks else NoMaskDetector(name)
+    return RegionDetector(detector, name, False), segm
+
+
 class NoMaskDetector:
     """The SEGM_DETECTOR of a box-only model: using it says so."""
 

@@ -11,6 +11,7 @@ import torch
 from .conditioning import CLIPTextEncode
 from .detailing import DetailSettings, RegionResult, detail_picture, resolve_choices
 from .latent import MAX_RESOLUTION
+from .region_nodes import single_image
 from .registry import Node, register_node
 from .sampling import SEED_MAX, _sampler_names, _scheduler_names
 from .spec import Boolean, Combo, Float, Int, NodeOutput, Output, Socket, String
@@ -194,9 +195,7 @@ class DetailerForEach(_DetailerInputs):
     OUTPUTS = (Output("IMAGE", "IMAGE"),)
 
     def execute(self, ctx, **inputs: Any) -> NodeOutput:
-        image, segs = inputs["image"], inputs["segs"]
-        if image.shape[0] != 1:
-            raise ValueError(f"DetailerForEach takes one image (SEGS belong to one image), got {image.shape[0]}")
+        image, segs = single_image(inputs["image"], self.NODE_ID), inputs["segs"]
         out = run_detailer(ctx, image, [segs], inputs["model"], inputs["clip"], inputs["vae"], inputs["positive"],
                            inputs["negative"], inputs.get("wildcard", ""), settings_from(inputs))
         return NodeOutput((out["image"],), {"text": out["notes"] + _unused_notes(inputs)})

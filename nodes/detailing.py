@@ -148,11 +148,7 @@ def detail_picture(ctx: Any, picture: torch.Tensor, segs_items: list, model: Any
     """Every region of one picture, in turn, each on the picture the previous ones left."""
     results = []
     for index, seg in enumerate(segs_items):
-        region_settings = settings if index == 0 else _with_seed(settings, settings.seed + index)
+        region_settings = replace(settings, seed=settings.seed + index)
         picture, result = detail_region(ctx, picture, seg, model, vae, positive, negative, region_settings)
         results.append(result)
     return picture, results
-
-
-def _with_seed(settings: DetailSettings, seed: int) -> DetailSettings:
-    return replace(settings, seed=seed)

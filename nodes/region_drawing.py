@@ -7,6 +7,8 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw
 
+from detection.region_detector import picture_of
+
 _COLOURS = [(255, 64, 64), (64, 200, 255), (255, 210, 40), (120, 255, 120), (255, 120, 255), (255, 150, 60)]
 
 
@@ -14,10 +16,7 @@ def draw_regions(segs: Any, image: Optional[torch.Tensor], min_alpha: float = 0.
     """[1,H,W,3]: the image (or black) with each region's mask tinted, its crop region as a
     thin frame, its box as a thick one, and `label confidence` above the box."""
     (height, width), items = segs
-    if image is not None:
-        base = (image[0, ..., :3].clamp(0, 1) * 255).round().to(torch.uint8).cpu().numpy()
-    else:
-        base = np.zeros((height, width, 3), np.uint8)
+    base = picture_of(image) if image is not None else np.zeros((height, width, 3), np.uint8)
     canvas = base.astype(np.float32)
     for index, seg in enumerate(items):
         colour = np.array(_COLOURS[index % len(_COLOURS)], np.float32)

@@ -35,7 +35,7 @@ def _yolo_names(folders: Any = None) -> list[str]:
             for name in folders.list_models(kind, YOLO_EXTENSIONS)]
 
 
-def _single_image(image: torch.Tensor, node: str) -> torch.Tensor:
+def single_image(image: torch.Tensor, node: str) -> torch.Tensor:
     if image.shape[0] != 1:
         raise ValueError(f"{node} takes one image, got a batch of {image.shape[0]}; FaceDetailer details "
                          f"batches, or pick one image with ImageFromBatch")
@@ -44,10 +44,9 @@ def _single_image(image: torch.Tensor, node: str) -> torch.Tensor:
 
 def mask_2d(mask: torch.Tensor) -> np.ndarray:
     """A MASK ([H,W], [1,H,W] or [B,H,W]: the first) as an H x W float32 array."""
-    array = mask.detach().float().cpu().numpy()
-    while array.ndim > 2:
-        array = array[0]
-    return array
+    from diffusion.masks import as_mask_batch
+
+    return as_mask_batch(mask.detach().cpu())[0, 0].numpy()
 
 
 @register_node("DetectorProvider", category=CATEGORY, display_name="Detector Provider (built-in models)")
@@ -61,12 +60,9 @@ class DetectorProvider(Node):
 
     def execute(self, ctx, model_name: str) -> tuple:
         from detection.builtin import BUILTIN_DETECTORS, builtin_detector
-        from detection.region_detector import NoMaskDetector, RegionDetector
+        from detection.region_detector import detector_outputs
 
-        detector = builtin_detector(model_name)
-        has_masks = BUILTIN_DETECTORS[model_name][0] == "segm"
-        segm = RegionDetector(detector, model_name, True) if has_masks else NoMaskDetector(model_name)
-        return (RegionDetector(detector, model_name, False), segm)
+        return detector_outputs(builtin_detector(model_name), model_name, BUILTIN_DETECTORS[model_name][0] == "segm")
 
 
 @register_node("UltralyticsDetectorProvider", category=CATEGORY, display_name="Ultralytics Detector Provider")
@@ -78,7 +74,7 @@ class UltralyticsDetectorProvider(Node):
     OUTPUTS = (Output("BBOX_DETECTOR", "BBOX_DETECTOR"), Output("SEGM_DETECTOR", "SEGM_DETECTOR"))
 
     def execute(self, ctx, model_name: str) -> tuple:
-        from detection.region_detector import NoMaskDetector, RegionDetector
+        from detection.region_detector import detector_outputs
         from detection.yolo import load_yolo
 
         prefix, _, name = model_name.partition("/")
@@ -86,9 +82,7 @@ class UltralyticsDetectorProvider(Node):
         if prefix not in kinds or not name:
             raise ValueError(f"model name {model_name!r} must start with bbox/ or segm/")
         detector = load_yolo(ctx.folders.model_path(kinds[prefix], name))
-        has_masks = prefix == "segm" and detector.segment
-        segm = RegionDetector(detector, model_name, True) if has_masks else NoMaskDetector(model_name)
-        return (RegionDetector(detector, model_name, False), segm)
+        return detector_outputs(detector, model_name, prefix == "segm" and detector.segment)
 
     @classmethod
     def fingerprint(cls, folders: Any, model_name: str = "", **_: Any) -> Any:
@@ -119,7 +113,7 @@ class _DetectSEGS(Node):
         from detection.region_filters import by_label
 
         (found_by,) = detector.values()  # bbox_detector or segm_detector (ours or an Impact Pack one)
-        segs = found_by.detect(_single_image(image, self.NODE_ID), threshold, dilation, crop_factor, drop_size, None)
+        segs = found_by.detect(single_image(image, self.NODE_ID), threshold, dilation, crop_factor, drop_size, None)
         segs = by_label(segs, labels)[0]
         name = getattr(found_by, "name", type(found_by).__name__)
         return NodeOutput((segs,), {"text": [f"{len(segs[1])} region(s) found by {name}"]})

@@ -51,6 +51,14 @@ def face_detailer(image_link: list, **over) -> dict:
     return {"class_type": "FaceDetailer", "inputs": inputs}
 
 
+def detailer_for_each(image_link: list, **over) -> dict:
+    inputs = {**SAMPLING, "image": image_link, "segs": ["21", 0], "guide_size": 128, "guide_size_for": False,
+              "max_size": 128, "denoise": 0.5, "feather": 2, "noise_mask": True, "force_inpaint": True,
+              "wildcard": "", "cycle": 1}
+    inputs.update(over)
+    return {"class_type": "DetailerForEach", "inputs": inputs}
+
+
 def run(folders, prompt: dict):
     result = Executor(folders).run(prompt)
     assert result.status == "success", result.error
@@ -130,10 +138,7 @@ def test_detailer_changes_pixels_only_inside_the_feathered_region(folders):
         "20": {"class_type": "ColorDistanceToMask", "inputs": {"image": ["10", 0], "color": "#dc1e1e", "tolerance": 60}},
         "21": {"class_type": "MaskToSEGS", "inputs": {"mask": ["20", 0], "combined": False, "crop_factor": 2.0,
                                                        "bbox_fill": False, "drop_size": 8, "contour_fill": True}},
-        "22": {"class_type": "DetailerForEach", "inputs": {
-            **SAMPLING, "image": ["10", 0], "segs": ["21", 0], "guide_size": 128, "guide_size_for": False,
-            "max_size": 128, "denoise": 0.7, "feather": feather, "noise_mask": True, "force_inpaint": True,
-            "wildcard": "", "cycle": 2}},
+        "22": detailer_for_each(["10", 0], denoise=0.7, feather=feather, cycle=2),
         "9": {"class_type": "SaveImage", "inputs": {"images": ["22", 0], "filename_prefix": "fixed"}},
     })
     result = run(folders, prompt)
@@ -158,10 +163,7 @@ def test_detailer_for_each_refuses_a_batch_and_the_next_prompt_still_runs(folder
                                                                 "tolerance": 10}},
         "21": {"class_type": "MaskToSEGS", "inputs": {"mask": ["20", 0], "combined": True, "crop_factor": 1.0, "contour_fill": False,
                                                        "bbox_fill": False, "drop_size": 1}},
-        "22": {"class_type": "DetailerForEach", "inputs": {
-            **SAMPLING, "image": ["11", 0], "segs": ["21", 0], "guide_size": 128, "guide_size_for": False,
-            "max_size": 128, "denoise": 0.5, "feather": 2, "noise_mask": True, "force_inpaint": True,
-            "wildcard": "", "cycle": 1}},
+        "22": detailer_for_each(["11", 0]),
         "9": {"class_type": "SaveImage", "inputs": {"images": ["22", 0], "filename_prefix": "fixed"}},
     })
     executor = Executor(folders)
@@ -205,10 +207,7 @@ def test_a_one_pixel_region_at_the_border_is_redrawn_without_touching_the_rest(f
         "20": {"class_type": "ColorDistanceToMask", "inputs": {"image": ["10", 0], "color": "#dc1e1e", "tolerance": 10}},
         "21": {"class_type": "MaskToSEGS", "inputs": {"mask": ["20", 0], "combined": False, "crop_factor": 3.0,
                                                        "bbox_fill": False, "drop_size": 1, "contour_fill": False}},
-        "22": {"class_type": "DetailerForEach", "inputs": {
-            **SAMPLING, "image": ["10", 0], "segs": ["21", 0], "guide_size": 64, "guide_size_for": True,
-            "max_size": 128, "denoise": 0.8, "feather": 2, "noise_mask": True, "force_inpaint": True,
-            "wildcard": "", "cycle": 1}},
+        "22": detailer_for_each(["10", 0], guide_size=64, guide_size_for=True, denoise=0.8),
         "9": {"class_type": "SaveImage", "inputs": {"images": ["22", 0], "filename_prefix": "fixed"}},
     })
     result = run(folders, prompt)

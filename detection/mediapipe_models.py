@@ -4,7 +4,8 @@ landmarks, BlazePose with its person segmentation). Nothing is downloaded."""
 from __future__ import annotations
 
 import threading
-from typing import Any
+import warnings
+from typing import Any, Optional
 
 import numpy as np
 
@@ -15,6 +16,8 @@ _MARGIN = 0.12  # landmarks hug the hand or body: grow their box by this share p
 
 
 def _solutions() -> Any:
+    # mediapipe 0.10.14 calls a protobuf method that warns on every graph run; nothing to act on.
+    warnings.filterwarnings("ignore", message="SymbolDatabase.GetPrototype", category=UserWarning)
     try:
         from mediapipe.python import solutions
     except ImportError as error:
@@ -120,7 +123,8 @@ class MediapipePersonDetector:
 class MediapipeFaceMaskDetector:
     """Faces with their outline: BlazeFace (full range) finds each face, then the face-mesh
     model runs on that face alone, enlarged, so small faces get a mask too; the mask is the
-    hull of the 468 mesh points (an ellipse in the box where the mesh finds nothing)."""
+    hull of the 468 mesh points (an ellipse in the box where the mesh finds nothing), and
+    the points come with it (the face swap warps faces by them)."""
 
     _CONTEXT = 1.6  # the crop around a face given to the mesh model, as a multiple of its box
     _MESH_SIDE = 256  # crops smaller than this are enlarged to it
@@ -132,7 +136,9 @@ class MediapipeFaceMaskDetector:
         self._lock = threading.Lock()
         self.labels = ["face"]
 
-    def _outline(self, picture: np.ndarray, box: tuple[float, float, float, float]) -> np.ndarray:
+    def landmarks(self, picture: np.ndarray, box: tuple[float, float, float, float]) -> Optional[np.ndarray]:
+        """The face mesh's 468 points (pixel x, y) for the face in `box`, or None where the
+        mesh model finds no face there."""
         import cv2
 
         height, width = picture.shape[:2]
@@ -145,13 +151,21 @@ class MediapipeFaceMaskDetector:
         enlarged = cv2.resize(crop, None, fx=scale, fy=scale, interpolation=cv2.INTER_CUBIC) if scale > 1 else crop
         with self._lock:
             result = self._mesh.process(_rgb(enlarged))
-        mask = np.zeros((height, width), np.uint8)
-        if result.multi_face_landmarks:
-            points = np.array([[x1 + p.x * enlarged.shape[1] / scale, y1 + p.y * enlarged.shape[0] / scale]
-                               for p in result.multi_face_landmarks[0].landmark], np.float32)
+        if not result.multi_face_landmarks:
+            return None
+        return np.array([[x1 + p.x * enlarged.shape[1] / scale, y1 + p.y * enlarged.shape[0] / scale]
+                         for p in result.multi_face_landmarks[0].landmark], np.float32)
+
+    @staticmethod
+    def _outline(shape: tuple[int, int], box: tuple[float, float, float, float],
+                 points: Optional[np.ndarray]) -> np.ndarray:
+        import cv2
+
+        mask = np.zeros(shape, np.uint8)
+        if points is not None:
             cv2.fillConvexPoly(mask, cv2.convexHull(points.round().astype(np.int32)), 1)
         if not mask.any():
-            centre = (int(round(cx)), int(round(cy)))
+            centre = (int(round((box[0] + box[2]) / 2)), int(round((box[1] + box[3]) / 2)))
             axes = (max(1, int((box[2] - box[0]) / 2)), max(1, int((box[3] - box[1]) / 2)))
             cv2.ellipse(mask, centre, axes, 0, 0, 360, 1, -1)
         return mask.astype(np.float32)
@@ -159,8 +173,9 @@ class MediapipeFaceMaskDetector:
     def detect(self, picture: np.ndarray, threshold: float) -> list[Detection]:
         found = []
         for face in self._faces.detect(picture, threshold):
-            mask = self._outline(picture, face.box)
+            points = self.landmarks(picture, face.box)
+            mask = self._outline(picture.shape[:2], face.box, points)
             ys, xs = np.nonzero(mask)
             box = (float(xs.min()), float(ys.min()), float(xs.max() + 1), float(ys.max() + 1))
-            found.append(Detection(box, face.confidence, "face", mask))
+            found.append(Detection(box, face.confidence, "face", mask, points))
         return found

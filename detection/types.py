@@ -14,13 +14,15 @@ class DetectorError(ValueError):
 @dataclass(frozen=True)
 class Detection:
     """One found object: its box (x1, y1, x2, y2 in pixels, x2/y2 exclusive), how sure the
-    detector is (0..1), its label, and for segmenting detectors its mask over the whole
-    picture (H x W float32, 0..1)."""
+    detector is (0..1), its label, for segmenting detectors its mask over the whole
+    picture (H x W float32, 0..1), and for landmark detectors the landmarks (N x 2 pixel
+    coordinates: the face mesh's 468 points)."""
 
     box: tuple[float, float, float, float]
     confidence: float
     label: str
     mask: Optional[np.ndarray] = None
+    points: Optional[np.ndarray] = None
 
 
 class Detector(Protocol):

@@ -153,7 +153,9 @@ def _check_inputs(node_id, inputs, cls, workflow, registry, folders, add) -> dic
                 _check_link(node_id, Input(name=name), value, workflow, registry, add)
     for spec in cls.input_specs(folders):
         if spec.name not in inputs:
-            if not spec.optional:
+            if spec.added_later and spec.is_widget:
+                coerced[spec.name] = getattr(spec, "default", None)
+            elif not spec.optional:
                 add(
                     node_id,
                     _problem(

@@ -1,7 +1,7 @@
 """Typed node classes and their registry. Importing this package registers the core nodes."""
 from . import (  # noqa: F401
-    conditioning, conditioning_regions, controlnet_nodes, detailer_nodes, image_nodes, image_utils, latent,
-    latent_utils, loaders, mask_nodes, region_nodes, sampling, upscale_nodes, vae_nodes,
+    conditioning, conditioning_regions, controlnet_nodes, detailer_nodes, faceswap_extras, faceswap_nodes, image_nodes,
+    image_utils, latent, latent_utils, loaders, mask_nodes, region_nodes, sampling, upscale_nodes, vae_nodes,
 )
 from .registry import REGISTRY, Node, NodeRegistry, object_info, register_node  # noqa: F401
 

@@ -43,12 +43,19 @@ STANDARD_MODEL_FOLDERS: dict[str, tuple[str, ...]] = {
     "ultralytics": ("ultralytics",),
     "ultralytics_bbox": ("ultralytics/bbox",),
     "ultralytics_segm": ("ultralytics/segm",),
+    "insightface": ("insightface",),
+    "reswapper": ("reswapper",),
+    "facerestore_models": ("facerestore_models",),
+    "reactor_faces": ("reactor/faces",),
 }
 FOLDER_ALIASES = {"clip": "text_encoders", "unet": "diffusion_models"}
 # The folders that do not hold model files: their own extensions (none listed: every file).
 OTHER_FOLDER_EXTENSIONS: dict[str, frozenset] = {"configs": frozenset({".yaml"}), "diffusers": frozenset()}
 OTHER_FOLDER_EXTENSIONS.update(dict.fromkeys(("ultralytics", "ultralytics_bbox", "ultralytics_segm"),
                                             frozenset({".pt", ".pth", ".onnx"})))
+OTHER_FOLDER_EXTENSIONS.update({"insightface": frozenset({".onnx"}), "reswapper": frozenset({".onnx"}),
+                                "facerestore_models": frozenset({".pth", ".onnx"}),
+                                "reactor_faces": frozenset({".safetensors"})})
 
 # name -> (folder paths, file extensions), the shape ComfyUI's folder_paths shares with packs
 ModelFolderTable = dict[str, tuple[list[str], set[str]]]

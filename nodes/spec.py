@@ -37,6 +37,7 @@ class Input:
     force_input: bool = False  # a widget type that must come from a link
     lazy: bool = False  # a linked value computed only when the node asks (check_lazy_status)
     any_link_type: bool = False  # the node checks the types linked here itself (validate_values)
+    added_later: bool = False  # a widget newer versions of the node have: older workflows get its default
 
     @property
     def is_widget(self) -> bool:

@@ -31,8 +31,10 @@ def read_emap(path: Path) -> np.ndarray:
 
 @dataclass
 class Inswapper:
-    """An opened swapper and the names and sizes it was checked to have."""
+    """An opened swapper and the names and sizes it was checked to have (a swap engine:
+    see swapper)."""
 
+    needs_identity = True  # not a field: every swapper takes the source face's identity
     name: str
     session: Any
     target_input: str

@@ -10,7 +10,11 @@ import numpy as np
 
 from .alignment import crop_face, ffhq_template, hull_in_crop, paste_face, similarity
 from .faces import Face
-from .onnx_session import describe, open_session, side_of
+from .onnx_session import by_file, describe, open_session, side_of
+
+
+class UnsupportedRestorer(ValueError):
+    """A restorer file of a kind that does not run here (.pth); skipped, not an error."""
 
 
 class OnnxRestorer:
@@ -42,7 +46,8 @@ class OnnxRestorer:
 
 
 def load_restorer(path: Path) -> OnnxRestorer:
+    """The restorer in that file, opened and checked once per file."""
     if path.suffix.lower() != ".onnx":
-        raise ValueError(f"{path.name}: only ONNX face restorers run here (GPEN-BFR, CodeFormer or GFPGAN exported "
-                         f"to .onnx); for .pth models touch faces up with FaceDetailer instead")
-    return OnnxRestorer(path)
+        raise UnsupportedRestorer(f"{path.name}: only ONNX face restorers run here (GPEN-BFR, CodeFormer or "
+                                  f"GFPGAN exported to .onnx); for .pth models touch faces up with FaceDetailer instead")
+    return by_file(path, "restorer", lambda: OnnxRestorer(path))

@@ -4,7 +4,6 @@ what happened. Pictures are RGB uint8 arrays."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Optional, Protocol
 
 import numpy as np
@@ -36,34 +35,20 @@ class LandmarkSwap:
         if source.get("face_picture") is None or source.get("face_landmarks") is None:
             raise ValueError("this source face model holds no picture of the face (it was made by ReActor with "
                              "insightface), so the built-in swap cannot use it; use it with an inswapper model")
-        if target.get("landmarks") is None:
-            return picture, None
         return swap_by_landmarks(picture, target["landmarks"], source["face_picture"], source["face_landmarks"])
 
 
-class OnnxSwap:
-    """An inswapper-style model (see inswapper)."""
-
-    needs_identity = True
-
-    def __init__(self, path: Path) -> None:
-        from .inswapper import load_inswapper
-
-        self.model = load_inswapper(path)
-        self.name = path.name
-
-    def swap(self, picture: np.ndarray, target: Face, source: Face) -> tuple[np.ndarray, Optional[np.ndarray]]:
-        return self.model.swap(picture, target, source)
-
-
 def swap_engine(folders: Any, swap_model: str) -> tuple[SwapEngine, list[str]]:
-    """The engine for a swap_model name; a model file that is not there falls back to the
-    built-in swap (a shared workflow still runs) and says so."""
+    """The engine for a swap_model name (an inswapper-style model, see inswapper); a model
+    file that is not there falls back to the built-in swap (a shared workflow still runs)
+    and says so."""
+    from .inswapper import load_inswapper
+
     if swap_model == BUILTIN_SWAP:
         return LandmarkSwap(), []
     for kind in SWAP_MODEL_KINDS:
         try:
-            return OnnxSwap(folders.model_path(kind, swap_model)), []
+            return load_inswapper(folders.model_path(kind, swap_model)), []
         except FileNotFoundError:
             continue
     return LandmarkSwap(), [f"{swap_model} is not in models/insightface or models/reswapper; the built-in "
@@ -91,19 +76,29 @@ def _gender_note(folders: Any, picture: np.ndarray, faces: list[Face], gender: s
             f"not filtered by gender"]
 
 
+def faces_with_pictures(picture: np.ndarray, order: str) -> list[Face]:
+    """Every face of the picture in that order, each keeping its crop (source faces)."""
+    return sort_faces([with_picture(face, picture) for face in find_faces(picture)], order)
+
+
+def identify(folders: Any, picture: np.ndarray, faces: list[Face], required: bool) -> None:
+    """Give the faces their identity when the recogniser is there (so a face model saved
+    from them works with inswapper too); when `required`, a missing recogniser raises."""
+    if required or buffalo_file(folders, RECOGNISER_FILE) is not None:
+        add_identity(folders, picture, faces)
+
+
 def source_faces(folders: Any, picture: np.ndarray, engine: SwapEngine, choices: SwapChoices) -> tuple[list[Face], list[str]]:
     """The picked source faces, each keeping its crop (and identity when a recogniser is
     there), and notes. An identity-based engine without the recogniser raises."""
-    faces = sort_faces([with_picture(face, picture) for face in find_faces(picture)], choices.source_faces_order)
+    faces = faces_with_pictures(picture, choices.source_faces_order)
     if not faces:
         return [], ["no face found in the source image"]
-    if engine.needs_identity:
-        add_identity(folders, picture, faces)
-    elif buffalo_file(folders, RECOGNISER_FILE) is not None:
-        add_identity(folders, picture, faces)  # so a face model saved from it works with inswapper too
     notes = _gender_note(folders, picture, faces, choices.detect_gender_source, "source")
     picked, more = pick_faces(faces, choices.source_faces_index, choices.detect_gender_source, "source")
-    return [face for _, face in picked], notes + more
+    chosen = [face for _, face in picked]
+    identify(folders, picture, chosen, engine.needs_identity)
+    return chosen, notes + more
 
 
 @dataclass

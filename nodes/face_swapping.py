@@ -4,11 +4,13 @@ back, so the rest of each image stays bit-identical."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Callable, Optional
 
 import numpy as np
 import torch
 
+from .folders import UnsafePathError, lexical_join
 from .registry import Node
 from .spec import Combo
 
@@ -22,9 +24,12 @@ class ModelFileCombo(Combo):
     a model this install lacks still runs, and the node says what it did instead."""
 
     def coerce(self, value: Any, folders: Any = None) -> str:
-        if isinstance(value, str) and value.lower().endswith(MODEL_FILE_SUFFIXES) and ".." not in value \
-                and not value.startswith(("/", "\\")):
-            return value
+        if isinstance(value, str) and value.lower().endswith(MODEL_FILE_SUFFIXES):
+            try:
+                lexical_join(Path("."), value)  # a name that stays inside its folder
+                return value
+            except UnsafePathError:
+                pass
         return super().coerce(value, folders)
 
 
@@ -76,7 +81,7 @@ def restore_faces(folders: Any, picture: np.ndarray, faces: Optional[list], mode
     """The faces (all found, when `faces` is None) restored with an ONNX restorer; a
     restorer that is missing or cannot run here is skipped with a note."""
     from faceswap.finder import find_faces
-    from faceswap.restorers import load_restorer
+    from faceswap.restorers import UnsupportedRestorer, load_restorer
 
     changed = np.zeros(picture.shape[:2], bool)
     if model_name == "none":
@@ -85,9 +90,7 @@ def restore_faces(folders: Any, picture: np.ndarray, faces: Optional[list], mode
         restorer = load_restorer(folders.model_path("facerestore_models", model_name))
     except FileNotFoundError:
         return picture, changed, [f"face restoration skipped: {model_name} is not in models/facerestore_models"]
-    except ValueError as error:
-        if model_name.lower().endswith(".onnx"):
-            raise
+    except UnsupportedRestorer as error:
         return picture, changed, [f"face restoration skipped: {error}"]
     faces = find_faces(picture) if faces is None else faces
     for face in faces:

@@ -193,16 +193,13 @@ class NoFaceError(ValueError):
 def face_from_image(ctx: Any, image: torch.Tensor, index: int) -> Any:
     """Face `index` (largest first) of the image's first picture, with its crop (and
     identity when the buffalo_l recogniser is there)."""
-    from faceswap.faces import sort_faces, with_picture
-    from faceswap.finder import find_faces
-    from faceswap.insightface_models import RECOGNISER_FILE, add_identity, buffalo_file
+    from faceswap.swapper import faces_with_pictures, identify
 
     picture = pictures_of(image[:1])[0]
-    faces = sort_faces([with_picture(face, picture) for face in find_faces(picture)], "large-small")
+    faces = faces_with_pictures(picture, "large-small")
     if index >= len(faces):
         raise NoFaceError(f"face {index} asked for, but {len(faces)} face(s) found in the image")
-    if buffalo_file(ctx.folders, RECOGNISER_FILE) is not None:
-        add_identity(ctx.folders, picture, [faces[index]])
+    identify(ctx.folders, picture, [faces[index]], required=False)
     return faces[index]
 
 

@@ -5,6 +5,8 @@ import argparse
 import logging
 from pathlib import Path
 
+from .frontends import add_frontend_flags
+
 DEFAULT_PORT = 8188
 log = logging.getLogger("sd_studio.serve")
 
@@ -19,6 +21,7 @@ def add_serve_flags(parser: argparse.ArgumentParser) -> None:
         "--preview-method", choices=["none", "auto", "latent2rgb"], default="none",
         help="live previews of sampler steps for prompts that do not ask themselves (default none)",
     )
+    add_frontend_flags(parser)
 
 
 def serve_command(args: argparse.Namespace) -> int:
@@ -31,6 +34,7 @@ def serve_command(args: argparse.Namespace) -> int:
     from server.config import ServerConfig
 
     from .app_paths import extra_model_configs
+    from .frontends import frontend_dir
 
     config = ServerConfig(
         base_dir=Path(args.base_dir),
@@ -39,6 +43,8 @@ def serve_command(args: argparse.Namespace) -> int:
         port=args.port,
         preview_method=args.preview_method,
         extra_model_paths=tuple(extra_model_configs(args)),
+        frontend_dir=frontend_dir(args),
+        multi_user=args.multi_user,
     )
     loop = asyncio.new_event_loop()  # packs may hold on to PromptServer.instance.loop from import time
     asyncio.set_event_loop(loop)

@@ -20,8 +20,7 @@ def load_into_server(app: web.Application, folder: Path,
                      loop: Optional[asyncio.AbstractEventLoop] = None) -> LoadedPacks:
     """For `create_app(prepare=...)`: bind PromptServer to `app`, load the packs in `folder`,
     and add their routes, web folders and on-prompt hooks to the app."""
-    from server.app import BRIDGE
-    from server.state import CONFIG, EXTENSIONS, FOLDERS, QUEUE, REGISTRY as REGISTRY_KEY
+    from server.state import BRIDGE, CONFIG, EXTENSIONS, FOLDERS, QUEUE, REGISTRY as REGISTRY_KEY
 
     runtime.bind_folders(app[FOLDERS])
     from comfy.cli_args import args, use_preview_method  # the surface is on sys.path once folders are bound
@@ -40,6 +39,8 @@ def load_into_server(app: web.Application, folder: Path,
     loaded = load_packs(folder, app[REGISTRY_KEY])
     problems = attach_routes(facade, app)
     extensions.web_dirs.update(loaded.web_dirs)
+    extensions.pack_dirs.update({report.name: Path(report.path) for report in loaded.reports
+                                 if report.status == "loaded" and Path(report.path).is_dir()})
     extensions.packs[:] = [report.as_dict() for report in loaded.reports]
     if problems:
         routes = PackReport(name="(routes)", path="", status="failed", reason="; ".join(problems))

@@ -227,7 +227,7 @@ def locale_files(lang: str | Path, include_ui: bool = False) -> list[Path]:
 def load_locale(lang: str | Path, extra_files: Iterable[str | Path] = ()) -> dict:
     """The deep merge of a language folder's node-label files, then of `extra_files` (user files),
     by the server's own merge rule."""
-    from server.locales import deep_merge
+    from studio_extras.locales import deep_merge
 
     merged: dict = {}
     for path in [*locale_files(lang), *map(Path, extra_files)]:

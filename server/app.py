@@ -1,7 +1,10 @@
 """create_app(config): the aiohttp application, wired from the parts in this package.
 
-Every route is registered twice, at `/path` and `/api/path`, as ComfyUI does. The
-frontend's static files are served at `/`, after the API routes.
+Two sets of routes: COMFY_ROUTE_MODULES, the ComfyUI-compatible API that ComfyUI clients
+and node packs rely on, and the studio's own extras under /studio/... (presets, prompt
+library, tags, locales, templates; the `studio_extras` package). Every route is registered
+twice, at `/path` and `/api/path`, as ComfyUI does. The frontend's static files are served
+at `/`, after the API routes.
 """
 from __future__ import annotations
 
@@ -18,15 +21,18 @@ from executor.run import Executor
 from nodes.folders import UnsafePathError, safe_join
 from nodes.registry import REGISTRY as CORE_REGISTRY
 from nodes.registry import NodeRegistry
+from studio_extras import ROUTE_MODULES as STUDIO_ROUTE_MODULES
 
 from . import (
+    routes_app,
     routes_extensions,
     routes_files,
     routes_info,
-    routes_presets,
+    routes_internal,
+    routes_jobs,
     routes_prompt,
-    routes_studio_data,
-    routes_workflows,
+    routes_templates,
+    routes_users,
     websocket,
 )
 from .clients import ClientRegistry
@@ -36,18 +42,19 @@ from .events import EventBridge
 from .previews import PreviewThrottle
 from .security import error_middleware, origin_middleware
 from .extensions import ServerExtensions
-from .state import CLIENTS, CONFIG, EXECUTOR, EXTENSIONS, FOLDERS, QUEUE, REGISTRY
+from .state import BRIDGE, CLIENTS, CONFIG, EXECUTOR, EXTENSIONS, FOLDERS, QUEUE, REGISTRY
 
 log = logging.getLogger(__name__)
-BRIDGE = web.AppKey("bridge", EventBridge)
-ROUTE_MODULES = (
+COMFY_ROUTE_MODULES = (
     routes_prompt,
+    routes_jobs,
     routes_extensions,
     routes_files,
     routes_info,
-    routes_workflows,
-    routes_presets,
-    routes_studio_data,
+    routes_app,
+    routes_users,
+    routes_internal,
+    routes_templates,
     websocket,
 )
 
@@ -77,7 +84,7 @@ def create_app(
     app[CONFIG], app[FOLDERS], app[REGISTRY], app[EXECUTOR] = config, folders, registry, executor
     app[QUEUE], app[CLIENTS], app[BRIDGE] = queue, clients, bridge
     app[EXTENSIONS] = ServerExtensions()
-    for module in ROUTE_MODULES:
+    for module in (*COMFY_ROUTE_MODULES, *STUDIO_ROUTE_MODULES):
         setup = getattr(module, "setup", None)
         if setup is not None:
             setup(app)  # a module's own state (stores, caches), before the app is frozen

@@ -48,6 +48,7 @@ class ServerConfig:
     history_limit: int = 10_000
     start_worker: bool = True  # tests queue prompts without running them
     extra_model_paths: tuple[Path, ...] = ()  # extra_model_paths.yaml files (ComfyUI's format)
+    multi_user: bool = False  # users chosen by the Comfy-User header, listed in user/users.json
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__

@@ -30,6 +30,7 @@ def run_prompt_hooks(hooks: Iterable[PromptHook], body: dict) -> dict:
 @dataclass
 class ServerExtensions:
     web_dirs: dict[str, Path] = field(default_factory=dict)  # name -> folder served at /extensions/<name>/
+    pack_dirs: dict[str, Path] = field(default_factory=dict)  # loaded packs' folders (locales, examples)
     packs: list[dict] = field(default_factory=list)  # load reports, for the editor
     on_prompt: list[PromptHook] = field(default_factory=list)
 

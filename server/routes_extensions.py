@@ -1,6 +1,5 @@
 """Web extensions of node packs: GET /extensions lists their scripts (as ComfyUI does),
-/extensions/<pack>/<path> serves their files (never outside the pack's web folder), and
-GET /studio/packs reports how each pack loaded."""
+/extensions/<pack>/<path> serves their files (never outside the pack's web folder)."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -11,7 +10,7 @@ from aiohttp import web
 from nodes.folders import UnsafePathError, safe_join
 
 from .errors import ApiError
-from .state import EXTENSIONS
+from .state import CONFIG, EXTENSIONS
 
 
 def extension_scripts(web_dirs: dict[str, Path]) -> list[str]:
@@ -24,15 +23,27 @@ def extension_scripts(web_dirs: dict[str, Path]) -> list[str]:
     return urls
 
 
+def frontend_extensions(frontend_dir: Path) -> list[str]:
+    """Scripts the frontend itself keeps in its extensions/ folder (ComfyUI's frontend has its
+    core extensions there; the studio's editor has none)."""
+    folder = frontend_dir / "extensions"
+    if not folder.is_dir():
+        return []
+    return [f"/extensions/{quote(p.relative_to(folder).as_posix())}" for p in sorted(folder.rglob("*.js")) if p.is_file()]
+
+
 async def get_extensions(request: web.Request) -> web.Response:
-    return web.json_response(extension_scripts(request.app[EXTENSIONS].web_dirs))
+    scripts = frontend_extensions(request.app[CONFIG].frontend_dir)
+    return web.json_response(scripts + extension_scripts(request.app[EXTENSIONS].web_dirs))
 
 
 async def get_extension_file(request: web.Request) -> web.StreamResponse:
     pack, name = request.match_info["pack"], request.match_info["path"]
     folder = request.app[EXTENSIONS].web_dirs.get(pack)
-    if folder is None:
-        raise ApiError(404, "not_found", f"no web extension '{pack}'")
+    if folder is None:  # the frontend's own extensions (ComfyUI's frontend: extensions/core/)
+        folder = request.app[CONFIG].frontend_dir / "extensions" / pack
+        if not folder.is_dir() or pack.startswith("."):
+            raise ApiError(404, "not_found", f"no web extension '{pack}'")
     try:
         path = safe_join(folder, name)
     except UnsafePathError:
@@ -42,12 +53,7 @@ async def get_extension_file(request: web.Request) -> web.StreamResponse:
     return web.FileResponse(path, headers={"Cache-Control": "no-cache"})
 
 
-async def get_packs(request: web.Request) -> web.Response:
-    return web.json_response(request.app[EXTENSIONS].packs)
-
-
 ROUTES = [
     ("GET", "/extensions", get_extensions),
     ("GET", "/extensions/{pack}/{path:.+}", get_extension_file),
-    ("GET", "/studio/packs", get_packs),
 ]

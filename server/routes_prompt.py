@@ -6,6 +6,7 @@ loop); a prompt is refused only when none of its outputs can run, as in ComfyUI.
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Any
 
 from aiohttp import web
@@ -17,6 +18,8 @@ from .errors import ApiError, expect, read_json_object, string_list
 from .state import CONFIG, EXECUTOR, EXTENSIONS, QUEUE
 
 MAX_PROMPT_ID = 128
+# Tokens for paid API nodes: never stored with the queue or shown in the history.
+SENSITIVE_EXTRA_KEYS = ("auth_token_comfy_org", "api_key_comfy_org")
 
 
 async def post_prompt(request: web.Request) -> web.Response:
@@ -42,7 +45,8 @@ async def post_prompt(request: web.Request) -> web.Response:
     if not checked.ok:
         return web.json_response(checked.as_response(), status=400)
 
-    extra = dict(extra)
+    extra = {key: value for key, value in extra.items() if key not in SENSITIVE_EXTRA_KEYS}
+    extra.setdefault("create_time", int(time.time() * 1000))  # jobs are listed by it
     if client_id is not None:
         extra["client_id"] = client_id
     default_preview = request.app[CONFIG].preview_method

@@ -10,7 +10,10 @@ from nodes.registry import NodeRegistry
 
 from .config import ServerConfig
 from .clients import ClientRegistry
+from .events import EventBridge
 from .extensions import ServerExtensions
+from .user_data import UserData
+from .user_settings import UserSettings
 
 CONFIG = web.AppKey("config", ServerConfig)
 FOLDERS = web.AppKey("folders", Folders)
@@ -19,3 +22,6 @@ EXECUTOR = web.AppKey("executor", Executor)
 QUEUE = web.AppKey("queue", PromptQueue)
 CLIENTS = web.AppKey("clients", ClientRegistry)
 EXTENSIONS = web.AppKey("extensions", ServerExtensions)
+USER_DATA = web.AppKey("user_data", UserData)
+USER_SETTINGS = web.AppKey("user_settings", UserSettings)
+BRIDGE = web.AppKey("bridge", EventBridge)

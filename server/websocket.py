@@ -2,16 +2,19 @@
 
 A client without an id gets one; it comes back as `sid` in the first `status` message.
 Prompts queued with that id as `client_id` send their events to this client only.
+A client's `feature_flags` message is answered with the server's.
 """
 from __future__ import annotations
 
+import json
 import uuid
 
 from aiohttp import WSMsgType, web
 
 from .errors import ApiError
 from .events import status_message
-from .state import CLIENTS, QUEUE
+from .features import server_features
+from .state import CLIENTS, CONFIG, QUEUE
 
 MAX_CLIENT_ID = 128
 
@@ -26,12 +29,23 @@ async def websocket_handler(request: web.Request) -> web.WebSocketResponse:
     client = clients.add(sid, ws)
     client.offer(status_message(request.app[QUEUE].status(), sid))
     try:
-        async for message in ws:  # clients may talk; nothing they say is needed yet
+        async for message in ws:
             if message.type == WSMsgType.ERROR:
                 break
+            if message.type == WSMsgType.TEXT and _asks_features(message.data):
+                reply = {"type": "feature_flags", "data": server_features(request.app[CONFIG])}
+                client.offer(json.dumps(reply))
     finally:
         clients.remove(client)
     return ws
+
+
+def _asks_features(text: str) -> bool:
+    """ComfyUI's frontend opens with its own `feature_flags`; the server answers with its own."""
+    try:
+        return json.loads(text).get("type") == "feature_flags"
+    except (ValueError, AttributeError):
+        return False
 
 
 ROUTES = [("GET", "/ws", websocket_handler)]

@@ -8,8 +8,9 @@ import shutil
 
 import pytest
 
-from server.model_hash import NoCache, folder_sha256
-from server.model_presets import PresetStore, validate_preset
+from nodes.registry import REGISTRY
+from studio_extras.model_hash import NoCache, folder_sha256
+from studio_extras.presets import PresetStore, validate_preset
 from tests.server_support import async_test, make_client
 
 CKPT = b"not really a checkpoint, only hashed"
@@ -214,6 +215,24 @@ async def test_diffusers_folder_checkpoint_has_presets(tmp_path):
         body = await response.json()
         assert response.status == 200, body
         assert body["hash"] == folder_sha256(folder, NoCache()) and body["presets"] == [{"name": "p", "steps": 3}]
+
+
+def test_preset_bounds_are_the_core_nodes_own():
+    """A preset is applied to KSampler's and Empty Latent Image's widgets, so it is held to
+    their descriptors: whatever those nodes accept, a preset accepts."""
+    sampler, latent = REGISTRY.get("KSampler"), REGISTRY.get("EmptyLatentImage")
+    steps, cfg, width = sampler.input("steps"), sampler.input("cfg"), latent.input("width")
+    top = {"name": "a", "steps": steps.max, "cfg": cfg.max, "width": width.max, "height": latent.input("height").min,
+           "sampler_name": sampler.input("sampler_name").current_choices()[-1],
+           "scheduler": sampler.input("scheduler").current_choices()[-1]}
+    assert validate_preset(top) == (top, {})
+    _, errors = validate_preset({"name": "a", "steps": steps.max + 1, "cfg": cfg.min - 1, "width": width.max + width.step})
+    assert errors == {
+        "steps": f"must be between {steps.min} and {steps.max}",
+        "cfg": f"must be between {cfg.min:g} and {cfg.max:g}",
+        "width": f"must be between {width.min} and {width.max}",
+    }
+    assert validate_preset({"name": "a", "height": 516})[1] == {"height": f"must be a multiple of {width.step}"}
 
 
 def test_validate_preset_accepts_ints_as_cfg_and_drops_nulls():

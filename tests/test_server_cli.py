@@ -21,6 +21,26 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def start_server(port: int, *flags: str) -> subprocess.Popen:
+    """`main.py` started the way a user starts it; the caller stops it."""
+    return subprocess.Popen(
+        [sys.executable, str(ROOT / "main.py"), "--port", str(port), *flags],
+        cwd=str(ROOT), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+
+
+def wait_until_served(process: subprocess.Popen, url: str) -> bytes:
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                return response.read()
+        except OSError:
+            assert process.poll() is None, process.stdout.read()
+            assert time.monotonic() < deadline, "server did not start"
+            time.sleep(0.2)
+
+
 def test_serve_is_the_default_command_and_flags_parse():
     parser = build_parser()
     args = parser.parse_args(with_default_command([]))
@@ -35,21 +55,10 @@ def test_serve_is_the_default_command_and_flags_parse():
 
 def test_bare_main_serves_until_interrupted(tmp_path):
     port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, str(ROOT / "main.py"), "--port", str(port), "--base-dir", str(tmp_path)],
-        cwd=str(ROOT), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )
+    process = start_server(port, "--base-dir", str(tmp_path))
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/prompt", timeout=2) as response:
-                    assert json.load(response) == {"exec_info": {"queue_remaining": 0}}
-                break
-            except OSError:
-                assert process.poll() is None, process.stdout.read()
-                assert time.monotonic() < deadline, "server did not start"
-                time.sleep(0.2)
+        status = wait_until_served(process, f"http://127.0.0.1:{port}/prompt")
+        assert json.loads(status) == {"exec_info": {"queue_remaining": 0}}
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/object_info/KSampler", timeout=10) as response:
             assert "KSampler" in json.load(response)
         assert (tmp_path / "user" / "studio.sqlite3").exists()
@@ -58,3 +67,41 @@ def test_bare_main_serves_until_interrupted(tmp_path):
         output, _ = process.communicate(timeout=30)
     assert process.returncode == 0, output
     assert f"http://127.0.0.1:{port}/" in output
+
+
+def test_front_end_flags_pick_the_editor(tmp_path):
+    import pytest
+
+    from cli.frontends import STUDIO_FRONTEND, FrontendMissing, frontend_dir
+
+    parser = build_parser()
+    assert frontend_dir(parser.parse_args(["serve"])) == STUDIO_FRONTEND
+    (tmp_path / "index.html").write_text("<html></html>")
+    assert frontend_dir(parser.parse_args(["serve", "--front-end-root", str(tmp_path)])) == tmp_path.resolve()
+    with pytest.raises(FrontendMissing, match="no index.html"):
+        frontend_dir(parser.parse_args(["serve", "--front-end-root", str(tmp_path / "nothing")]))
+    with pytest.raises(SystemExit):
+        parser.parse_args(["serve", "--front-end", "other"])
+    args = parser.parse_args(["serve", "--front-end", "comfy", "--multi-user"])
+    assert args.multi_user is True
+    pytest.importorskip("comfyui_frontend_package")
+    assert (frontend_dir(args) / "index.html").is_file()
+
+
+def test_serve_with_comfys_frontend_and_several_users(tmp_path):
+    import pytest
+
+    pytest.importorskip("comfyui_frontend_package")
+    port = free_port()
+    process = start_server(port, "--base-dir", str(tmp_path), "--front-end", "comfy", "--multi-user")
+    try:
+        page = wait_until_served(process, f"http://127.0.0.1:{port}/").decode()
+        assert "ComfyUI" in page
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/users", timeout=10) as response:
+            assert json.load(response) == {"storage": "server", "users": {}}
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/extensions", timeout=10) as response:
+            assert any(url.startswith("/extensions/core/") for url in json.load(response))
+    finally:
+        process.send_signal(signal.SIGINT)
+        output, _ = process.communicate(timeout=30)
+    assert process.returncode == 0, output

@@ -41,6 +41,7 @@ async def test_prompt_runs_and_lands_in_history(tmp_path):
         assert kinds == ["execution_start", "execution_cached", "execution_success"]
         number, prompt_id, prompt, extra, outputs = entry["prompt"]
         assert prompt_id == queued["prompt_id"] and prompt == chain_workflow(3)
+        assert extra.pop("create_time") > 0  # ComfyUI's stamp, in milliseconds
         assert extra == {"k": 1, "client_id": "me"} and outputs == ["4"]
         for path in ("/prompt", "/api/prompt"):
             response = await client.get(path)

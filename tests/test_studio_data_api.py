@@ -8,8 +8,7 @@ import json
 
 import pytest
 
-from server.config import REPO_DIR
-from server.tag_lists import parse_csv, sniff
+from studio_extras.tag_lists import parse_csv, sniff
 from tests.server_support import async_test, make_client
 
 
@@ -197,7 +196,7 @@ def test_sniffing_and_limits(tmp_path, monkeypatch):
     assert sniff(["x", "翻译"]) == ("translations", False)
     path = tmp_path / "big.csv"
     path.write_text("".join(f"t{i},0,{i},\n" for i in range(20)), encoding="utf-8")
-    monkeypatch.setattr("server.tag_lists.MAX_ROWS", 5)
+    monkeypatch.setattr("studio_extras.tag_lists.MAX_ROWS", 5)
     parsed = parse_csv(path)
     assert len(parsed.rows) == 5 and "first 5 rows" in parsed.note
 

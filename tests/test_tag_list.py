@@ -6,7 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from server.tag_lists import TagLists, build
+from studio_extras.tag_lists import TagLists, build
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -1,4 +1,5 @@
-// The HTTP + WebSocket client for the server's ComfyUI-compatible API.
+// The HTTP + WebSocket client for the server's ComfyUI-compatible API (the studio's own
+// /studio/... routes are asked for through studio_client.js).
 
 /** A refused request as one line: per-field messages when the server gave them. */
 export function errorText(r) {
@@ -47,8 +48,6 @@ export class Api {
   getHistory(max = 50) { return this.json(`/history?max_items=${max}`); }
   deleteQueued(ids) { return this.post("/queue", { delete: ids }); }
   interrupt() { return this.post("/interrupt", {}); }
-  templates() { return this.json("/studio/workflows"); }
-  template(name) { return this.json(`/studio/workflows/${encodeURIComponent(name)}`); }
 
   async uploadImage(file) {
     const form = new FormData();

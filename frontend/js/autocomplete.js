@@ -7,6 +7,7 @@ import { onEditorOpen } from "./overlay.js";
 import { isPromptWidget } from "./prompts.js";
 import { TagIndex, formatCount, formatTag } from "./tag_index.js";
 import { t } from "./i18n.js";
+import { studio } from "./studio_client.js";
 
 const DELIMITERS = ",\n()[]{}|";
 let indexPromise = null;
@@ -14,7 +15,7 @@ let popup = null; // the one visible list: {el, items, active, editor}
 
 /** The tag index, fetched once (GET /studio/tags). */
 export function tagIndex(api) {
-  indexPromise ||= api.json("/studio/tags").then((r) => new TagIndex(r.ok ? r.data : null)).catch(() => new TagIndex(null));
+  indexPromise ||= studio(api).tags().then((r) => new TagIndex(r.ok ? r.data : null)).catch(() => new TagIndex(null));
   return indexPromise;
 }
 

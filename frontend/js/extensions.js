@@ -5,6 +5,7 @@
 import { app as comfyApp } from "../scripts/app.js";
 import { api as comfyApi } from "../scripts/api.js";
 import { t } from "./i18n.js";
+import { studio } from "./studio_client.js";
 
 async function call(extension, hook, ...args) {
   if (typeof extension[hook] !== "function") return null;
@@ -37,7 +38,7 @@ export async function loadExtensions(app) {
     errors.push(await call(extension, "setup", comfyApp));
     state.hookErrors.push(...errors.filter(Boolean));
   }
-  const packs = await app.api.json("/studio/packs");
+  const packs = await studio(app.api).packs();
   state.packs = packs.ok && Array.isArray(packs.data) ? packs.data : [];
   for (const pack of state.packs.filter((p) => p.status === "failed")) {
     app.toast(`${t("Node pack failed to load")}: ${pack.name}: ${pack.reason}`, "error");

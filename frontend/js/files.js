@@ -1,8 +1,10 @@
-// Workflow files: UI-format save/load, API export, PNG drops, templates, autosave.
+// Workflow files: UI-format save/load, API export, PNG drops, templates, autosave (the
+// workflows saved on the server are workflow_list.js's).
 
 import { graphToApi } from "./convert.js";
 import { pngTextChunks } from "./png.js";
 import { t } from "./i18n.js";
+import { studio } from "./studio_client.js";
 
 const AUTOSAVE_KEY = "studio.workflow";
 
@@ -45,7 +47,10 @@ export async function loadFile(app, file) {
   }
 }
 
-export function saveWorkflow(app, name = "workflow.json") { download(name, JSON.stringify(app.graph.serialize(), null, 1)); }
+/** The graph as a UI-format workflow file, as downloaded and as saved on the server. */
+export function workflowText(app) { return JSON.stringify(app.graph.serialize(), null, 1); }
+
+export function saveWorkflow(app, name = "workflow.json") { download(name, workflowText(app)); }
 
 export function exportApi(app, name = "workflow_api.json") { download(name, JSON.stringify(graphToApi(app.graph), null, 1)); }
 
@@ -82,12 +87,12 @@ export function autosaved() {
 }
 
 export async function listTemplates(app) {
-  const r = await app.api.templates();
+  const r = await studio(app.api).templates();
   return r.ok ? r.data : [];
 }
 
 export async function openTemplate(app, name) {
-  const r = await app.api.template(name);
+  const r = await studio(app.api).template(name);
   if (!r.ok) { app.toast(t("No template {name}", { name }), "error"); return; }
   loadData(app, r.data, name);
 }

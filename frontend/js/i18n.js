@@ -1,9 +1,11 @@
-// Interface language: English, another language, or both side by side. The choice is
-// remembered; translations are JSON served by GET /studio/locales/{code} (the shipped
-// files in frontend/locales/{code}/ merged with the user's own in user/locales/{code}/).
-// English is the key of every string, so a missing translation falls back to English.
+// Interface language: English, another language, or both side by side. Translations are
+// JSON served by GET /studio/locales/{code} (the shipped files in frontend/locales/{code}/
+// merged with the user's own in user/locales/{code}/). English is the key of every
+// string, so a missing translation falls back to English. Remembering the choice is
+// settings.js's job (the Studio.Language setting).
 
-const KEY = "studio.language";
+import { studio } from "./studio_client.js";
+
 const listeners = new Set();
 let mode = { code: "en", both: false };
 let table = null; // the merged locale of mode.code
@@ -29,15 +31,16 @@ export function languageChoices() {
 }
 
 async function fetchLocale(api, code) {
-  const r = await api.json(`/studio/locales/${encodeURIComponent(code)}`);
+  const r = await studio(api).locale(code);
   return r.ok && r.data && typeof r.data === "object" ? r.data : null;
 }
 
-/** Read the remembered choice and the locale it needs (English needs nothing). */
-export async function initI18n(api) {
-  const r = await api.json("/studio/locales");
+/** The locales on offer and the one the choice needs (English needs none); `choice` may
+ * be a promise (the settings still on their way), the list is fetched meanwhile. */
+export async function initI18n(api, choice) {
+  const [r, value] = await Promise.all([studio(api).locales(), choice]);
   locales = r.ok && Array.isArray(r.data) ? r.data : [];
-  const wanted = parse(localStorage.getItem(KEY));
+  const wanted = parse(value);
   if (wanted.code !== "en") {
     table = await fetchLocale(api, wanted.code);
     if (table) mode = wanted;
@@ -45,7 +48,7 @@ export async function initI18n(api) {
   applyDom();
 }
 
-/** Switch language (value as in languageChoices) and remember it. */
+/** Switch language (value as in languageChoices); false if its locale could not be loaded. */
 export async function setLanguage(api, value) {
   const wanted = parse(value);
   if (wanted.code === "en") table = null;
@@ -55,7 +58,6 @@ export async function setLanguage(api, value) {
     table = loaded;
   }
   mode = wanted;
-  localStorage.setItem(KEY, languageSetting());
   applyDom();
   for (const fn of listeners) fn();
   return true;

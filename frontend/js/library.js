@@ -6,6 +6,7 @@
 import { addToPrompt } from "./prompts.js";
 import { localised, t } from "./i18n.js";
 import { errorText } from "./api.js";
+import { studio } from "./studio_client.js";
 
 const $ = (sel) => document.querySelector(sel);
 const NEW_CATEGORY = "\u0000new";
@@ -24,11 +25,13 @@ export class PromptLibrary {
 
   toggle(show = this.panel.hidden) {
     this.panel.hidden = !show;
-    if (show) this.refresh();
+    if (!show) return;
+    $("#workflows-panel").hidden = true; // both sit on the left
+    this.refresh();
   }
 
   async refresh() {
-    const r = await this.app.api.json("/studio/prompt_library");
+    const r = await studio(this.app.api).promptLibrary();
     if (!r.ok) { this.app.toast(t("Prompt library unavailable: {error}", { error: errorText(r) }), "error"); return; }
     this.categories = r.data.categories || [];
     this.render();
@@ -91,7 +94,7 @@ export class PromptLibrary {
       body.category_label = label || category;
     }
     body.category = category;
-    const r = await this.app.api.post("/studio/prompt_library", body);
+    const r = await studio(this.app.api).addSnippet(body);
     if (!r.ok) { this.app.toast(t("Snippet not saved: {error}", { error: errorText(r) }), "error"); return; }
     $("#snippet-text").value = "";
     $("#snippet-label").value = "";
@@ -100,7 +103,7 @@ export class PromptLibrary {
   }
 
   async remove(snippet) {
-    const r = await this.app.api.json(`/studio/prompt_library/${encodeURIComponent(snippet.id)}`, { method: "DELETE" });
+    const r = await studio(this.app.api).deleteSnippet(snippet.id);
     if (!r.ok) this.app.toast(t("Snippet not deleted: {error}", { error: errorText(r) }), "error");
     await this.refresh();
   }

@@ -15,11 +15,14 @@ import { followRuns, queueGraph } from "./runner.js";
 import { testHook } from "./testhook.js";
 import { installTooltips } from "./tooltip.js";
 import { initI18n, onLanguageChange, t } from "./i18n.js";
-import { initTheme } from "./theme.js";
+import { initTheme, setTheme } from "./theme.js";
+import { LANGUAGE, THEME, loadSettings, setting } from "./settings.js";
+import { WorkflowList } from "./workflow_list.js";
 import { installAutocomplete } from "./autocomplete.js";
 import { PromptLibrary } from "./library.js";
 import { ModelPresets } from "./presets.js";
 import { loadExtensions } from "./extensions.js";
+import { studio } from "./studio_client.js";
 
 const DEFAULT_WORKFLOW = "txt2img.json";
 
@@ -35,8 +38,12 @@ class App {
   }
 
   async start() {
-    initTheme(() => this.redraw());
-    const [info] = await Promise.all([this.api.objectInfo(), initI18n(this.api)]);
+    // The theme this browser last showed goes on before the first frame; the server's
+    // settings (which win) arrive while the node definitions load.
+    initTheme(setting(THEME), () => this.redraw());
+    const settingsError = loadSettings(this.api);
+    const language = settingsError.then(() => { setTheme(setting(THEME)); return setting(LANGUAGE, "en"); });
+    const [info, , settingsProblem] = await Promise.all([this.api.objectInfo(), initI18n(this.api, language), settingsError]);
     this.schema = new Schema(info);
     this.graph = new Graph(this.schema);
     this.renderer = new Renderer(this, this.canvas, this.minimap);
@@ -45,11 +52,14 @@ class App {
     this.panels = new Panels(this);
     this.library = new PromptLibrary(this);
     this.presets = new ModelPresets(this);
+    this.workflows = new WorkflowList(this);
+    if (settingsProblem) this.toast(t("Settings not read from the server (this browser's own are used): {error}", { error: settingsProblem }), "warn");
     installAutocomplete(this.api);
     onLanguageChange(() => {
       this.panels.setStatus(this.panels.remaining ?? 0);
       this.library.render();
       if (!this.presets.panel.hidden) this.presets.refresh();
+      this.workflows.render();
       this.redraw();
     });
     this.undoHistory = new UndoHistory(() => JSON.stringify(this.graph.serialize()), (s) => this.restore(s));
@@ -288,7 +298,7 @@ class App {
   }
 
   async loadDefault() {
-    const r = await this.api.template(DEFAULT_WORKFLOW);
+    const r = await studio(this.api).template(DEFAULT_WORKFLOW);
     if (!r.ok) { this.toast(t("No default workflow"), "error"); return; }
     this.loadApi(r.data, "default workflow", { quiet: true });
     // Model names in the shipped file may not exist here: take the first available file.

@@ -4,6 +4,7 @@ import { chooseFile, exportApi, listTemplates, loadFile, openTemplate, saveWorkf
 import { showMenu } from "./menu.js";
 import { languageChoices, languageSetting, setLanguage, t } from "./i18n.js";
 import { setTheme, themeChoice } from "./theme.js";
+import { LANGUAGE, MINIMAP, THEME, saveSetting, setting } from "./settings.js";
 
 const $ = (sel) => document.querySelector(sel);
 
@@ -27,7 +28,12 @@ export class Panels {
     $("#clear-queue-button").addEventListener("click", async () => { await app.api.clearQueue(); this.refreshQueue(); });
     $("#clear-history-button").addEventListener("click", async () => { await app.api.clearHistory(); this.refreshQueue(); });
     $("#help-button").addEventListener("click", () => { $("#help-panel").hidden = !$("#help-panel").hidden; });
-    $("#minimap-button").addEventListener("click", () => { app.minimap.hidden = !app.minimap.hidden; app.redraw(); });
+    app.minimap.hidden = setting(MINIMAP, true) === false;
+    $("#minimap-button").addEventListener("click", () => {
+      app.minimap.hidden = !app.minimap.hidden;
+      app.redraw();
+      this.remember(MINIMAP, !app.minimap.hidden);
+    });
     $("#templates-button").addEventListener("click", async (e) => {
       e.stopPropagation();
       const r = e.currentTarget.getBoundingClientRect();
@@ -36,11 +42,21 @@ export class Panels {
     });
     this.fillLanguages();
     $("#language-select").addEventListener("change", async (e) => {
-      if (!(await setLanguage(app.api, e.target.value))) app.toast(t("That language could not be loaded"), "error");
+      if (await setLanguage(app.api, e.target.value)) this.remember(LANGUAGE, languageSetting());
+      else app.toast(t("That language could not be loaded"), "error");
       this.fillLanguages();
     });
     $("#theme-select").value = themeChoice();
-    $("#theme-select").addEventListener("change", (e) => setTheme(e.target.value));
+    $("#theme-select").addEventListener("change", (e) => {
+      setTheme(e.target.value);
+      this.remember(THEME, themeChoice());
+    });
+  }
+
+  /** Keep a preference on the server (for every browser); it stays in this one regardless. */
+  async remember(id, value) {
+    const error = await saveSetting(id, value);
+    if (error) this.app.toast(t("Setting kept in this browser only, the server did not take it: {error}", { error }), "warn");
   }
 
   fillLanguages() {

@@ -5,6 +5,7 @@
 import { findPrompt } from "./prompts.js";
 import { t } from "./i18n.js";
 import { errorText } from "./api.js";
+import { studio } from "./studio_client.js";
 
 const $ = (sel) => document.querySelector(sel);
 const SAMPLER_FIELDS = ["steps", "cfg", "sampler_name", "scheduler"];
@@ -63,7 +64,7 @@ export class ModelPresets {
     const model = this.model();
     const list = $("#preset-list");
     if (!model) { list.textContent = t("No checkpoints found."); return; }
-    const r = await this.app.api.json(`/studio/presets?model=${encodeURIComponent(model)}`);
+    const r = await studio(this.app.api).presets(model);
     if (model !== this.model()) return;
     if (!r.ok) { list.textContent = errorText(r); return; }
     const presets = r.data.presets || [];
@@ -115,7 +116,7 @@ export class ModelPresets {
     const name = $("#preset-name").value.trim();
     const body = { model: this.model(), preset: { name, ...this.capture() } };
     if (this.pendingReplace === `${body.model}\u0000${name}`) body.replace = true;
-    const r = await this.app.api.post("/studio/presets", body);
+    const r = await studio(this.app.api).savePreset(body);
     if (r.status === 409) {
       this.pendingReplace = `${body.model}\u0000${name}`;
       this.app.toast(t("A preset named {name} exists: press Save again to replace it.", { name }), "warn");
@@ -128,8 +129,7 @@ export class ModelPresets {
   }
 
   async remove(p) {
-    const q = new URLSearchParams({ model: this.model(), name: p.name });
-    const r = await this.app.api.json(`/studio/presets?${q}`, { method: "DELETE" });
+    const r = await studio(this.app.api).deletePreset(this.model(), p.name);
     if (!r.ok) this.app.toast(t("Preset not deleted: {error}", { error: errorText(r) }), "error");
     await this.refresh();
   }

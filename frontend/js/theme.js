@@ -1,10 +1,9 @@
 // Dark and light themes. "system" (the default) follows the operating system's setting
-// and changes with it; an explicit choice is remembered. CSS reads data-theme on <html>;
-// the canvas reads the THEME palette.
+// and changes with it. CSS reads data-theme on <html>; the canvas reads the THEME palette.
+// Remembering the choice is settings.js's job (the Studio.Theme setting).
 
 import { PALETTES, THEME } from "./colors.js";
 
-const KEY = "studio.theme";
 export const THEME_CHOICES = ["system", "dark", "light"];
 const query = matchMedia("(prefers-color-scheme: light)");
 let choice = "system";
@@ -25,17 +24,18 @@ function apply() {
   onChange(theme);
 }
 
+/** Switch to a choice (anything unknown means "system"); nothing happens if it is the current one. */
 export function setTheme(value) {
-  choice = THEME_CHOICES.includes(value) ? value : "system";
-  if (choice === "system") localStorage.removeItem(KEY); else localStorage.setItem(KEY, choice);
+  const next = THEME_CHOICES.includes(value) ? value : "system";
+  if (next === choice) return;
+  choice = next;
   apply();
 }
 
-/** Apply the remembered choice now (before the first frame) and follow system changes. */
-export function initTheme(changed) {
+/** Apply a choice now (before the first frame) and follow the system's changes. */
+export function initTheme(initial, changed) {
   onChange = changed || onChange;
-  const saved = localStorage.getItem(KEY);
-  choice = THEME_CHOICES.includes(saved) ? saved : "system";
   query.addEventListener("change", () => { if (choice === "system") apply(); });
+  choice = THEME_CHOICES.includes(initial) ? initial : "system";
   apply();
 }

@@ -2,6 +2,7 @@
 background thread), one headless Debian Chromium for the session, a fresh page per test."""
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -55,9 +56,23 @@ def screenshot_dir() -> Path:
     return SCREENSHOTS
 
 
+def forget_editor_settings(base: Path) -> None:
+    """Drop the editor's own settings (Studio.*) from the user's settings file: the server
+    keeps them across browsers, so a language or theme one test chose would follow the next."""
+    path = base / "user" / "default" / "comfy.settings.json"
+    try:
+        settings = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return
+    kept = {k: v for k, v in settings.items() if not k.startswith("Studio.")}
+    if kept != settings:
+        path.write_text(json.dumps(kept, indent=1), encoding="utf-8")
+
+
 @pytest.fixture
-def page(browser, server_url):
-    """A fresh context (empty localStorage) with the editor open and ready."""
+def page(browser, server_url, studio_base):
+    """A fresh context (empty localStorage, no editor settings on the server) with the editor open and ready."""
+    forget_editor_settings(studio_base)
     context = browser.new_context(viewport=VIEWPORT, accept_downloads=True)
     page = context.new_page()
     errors: list[str] = []

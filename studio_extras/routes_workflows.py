@@ -10,9 +10,8 @@ from pathlib import Path
 from aiohttp import web
 
 from nodes.folders import UnsafePathError, safe_join
-
-from .config import REPO_DIR
-from .errors import ApiError
+from server.config import REPO_DIR
+from server.errors import ApiError
 
 WORKFLOWS_DIR = REPO_DIR / "workflows"
 

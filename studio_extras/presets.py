@@ -10,15 +10,16 @@ and a warning, and the store starts empty; nothing is overwritten before the cop
 """
 from __future__ import annotations
 
+import functools
 import logging
 import math
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
-from diffusion.sampling import SAMPLER_NAMES, SCHEDULER_NAMES
-from nodes.folders import Folders, UnsafePathError, safe_join
+from nodes.folders import Folders, safe_join
+from nodes.spec import Input
+from server.json_files import JsonDocument, UnreadableFile
 
-from .json_files import JsonDocument, UnreadableFile
 from .model_hash import model_sha256
 
 log = logging.getLogger(__name__)
@@ -26,7 +27,11 @@ log = logging.getLogger(__name__)
 FILE_NAME = "model_presets.json"
 VERSION = 1
 NAME_MAX = 80
-SIZE_MIN, SIZE_MAX = 16, 16384
+
+# A preset is applied to the sampler's and the empty latent's widgets (frontend/js/presets.js),
+# so it takes exactly the values those core nodes take: their descriptors are the bounds.
+SAMPLER_NODE = "KSampler"
+LATENT_NODE = "EmptyLatentImage"
 
 
 class PresetExists(Exception):
@@ -40,11 +45,31 @@ class UnknownPreset(KeyError):
 # ---------------------------------------------------------------- validation
 
 
-def _int_in(value: Any, low: int, high: int) -> Optional[str]:
-    if isinstance(value, bool) or not isinstance(value, int):
-        return "must be a whole number"
-    if not low <= value <= high:
-        return f"must be between {low} and {high}"
+@functools.lru_cache(maxsize=None)
+def node_input(node_id: str, name: str) -> Input:
+    """The core node's descriptor of input `name` (spec.Int, Float, Combo...), looked up once:
+    the registry is read on the first validation, not when this module is imported."""
+    from nodes.registry import REGISTRY
+
+    node = REGISTRY.get(node_id)
+    spec = node.input(name) if node is not None else None
+    if spec is None:
+        raise LookupError(f"the core node {node_id} has no input {name!r}")
+    return spec
+
+
+def _shown(number: float) -> str:
+    """A bound as people write it: 0 and 100, not 0.0 and 100.0."""
+    return str(int(number)) if float(number).is_integer() else str(number)
+
+
+def _range_problem(value: float, low: Optional[float], high: Optional[float]) -> Optional[str]:
+    if low is not None and high is not None and not low <= value <= high:
+        return f"must be between {_shown(low)} and {_shown(high)}"
+    if low is not None and value < low:
+        return f"must be at least {_shown(low)}"
+    if high is not None and value > high:
+        return f"must be at most {_shown(high)}"
     return None
 
 
@@ -58,33 +83,41 @@ def _check_name(value: Any) -> Optional[str]:
     return None
 
 
-def _check_steps(value: Any) -> Optional[str]:
-    return _int_in(value, 1, 10000)
+def _check_int(node_id: str, name: str) -> Callable[[Any], Optional[str]]:
+    """A whole number within the node input's min/max, on its step (sizes go by 8)."""
 
-
-def _check_cfg(value: Any) -> Optional[str]:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        return "must be a number"
-    return None if 0 <= value <= 100 else "must be between 0 and 100"
-
-
-def _check_choice(choices: list[str], what: str):
     def check(value: Any) -> Optional[str]:
-        if not isinstance(value, str) or value not in choices:
+        if isinstance(value, bool) or not isinstance(value, int):
+            return "must be a whole number"
+        spec = node_input(node_id, name)
+        problem = _range_problem(value, spec.min, spec.max)
+        if problem is None and spec.step and value % spec.step:
+            problem = f"must be a multiple of {spec.step}"
+        return problem
+
+    return check
+
+
+def _check_float(node_id: str, name: str) -> Callable[[Any], Optional[str]]:
+    def check(value: Any) -> Optional[str]:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            return "must be a number"
+        spec = node_input(node_id, name)
+        return _range_problem(value, spec.min, spec.max)
+
+    return check
+
+
+def _check_choice(node_id: str, name: str, what: str) -> Callable[[Any], Optional[str]]:
+    def check(value: Any) -> Optional[str]:
+        if not isinstance(value, str) or value not in node_input(node_id, name).current_choices():
             return f"unknown {what} {value!r}"
         return None
 
     return check
 
 
-def _check_size(value: Any) -> Optional[str]:
-    problem = _int_in(value, SIZE_MIN, SIZE_MAX)
-    if problem is None and value % 8:
-        problem = "must be a multiple of 8"
-    return problem
-
-
-def _check_text(limit: int):
+def _check_text(limit: int) -> Callable[[Any], Optional[str]]:
     def check(value: Any) -> Optional[str]:
         if not isinstance(value, str):
             return "must be a string"
@@ -95,12 +128,12 @@ def _check_text(limit: int):
 
 FIELDS = {
     "name": _check_name,
-    "steps": _check_steps,
-    "cfg": _check_cfg,
-    "sampler_name": _check_choice(SAMPLER_NAMES, "sampler"),
-    "scheduler": _check_choice(SCHEDULER_NAMES, "scheduler"),
-    "width": _check_size,
-    "height": _check_size,
+    "steps": _check_int(SAMPLER_NODE, "steps"),
+    "cfg": _check_float(SAMPLER_NODE, "cfg"),
+    "sampler_name": _check_choice(SAMPLER_NODE, "sampler_name", "sampler"),
+    "scheduler": _check_choice(SAMPLER_NODE, "scheduler", "scheduler"),
+    "width": _check_int(LATENT_NODE, "width"),
+    "height": _check_int(LATENT_NODE, "height"),
     "trigger_words": _check_text(1000),
     "negative_prompt": _check_text(10000),
 }

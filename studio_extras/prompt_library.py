@@ -14,7 +14,7 @@ import uuid
 from pathlib import Path
 from typing import Any, Optional
 
-from .json_files import JsonDocument, UnreadableFile, file_stamp, read_json_file
+from server.json_files import JsonDocument, UnreadableFile, file_stamp, read_json_file
 
 FILE_NAME = "prompt_library.json"
 CATEGORY_RE = re.compile(r"^[a-z0-9_-]{1,40}$")

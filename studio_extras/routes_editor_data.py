@@ -15,11 +15,12 @@ import asyncio
 
 from aiohttp import web
 
-from .errors import ApiError, read_json
-from .json_files import StoreLocked
+from server.errors import ApiError, read_json
+from server.json_files import StoreLocked
+from server.state import CONFIG
+
 from .locales import CODE_RE, Locales
 from .prompt_library import PromptLibrary, ShippedSnippet, UnknownSnippet, validate_snippet
-from .state import CONFIG
 from .tag_lists import TagLists
 
 LIBRARY = web.AppKey("prompt_library", PromptLibrary)

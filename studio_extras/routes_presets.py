@@ -14,11 +14,11 @@ from pathlib import Path
 from aiohttp import web
 
 from nodes.folders import UnsafePathError
+from server.errors import ApiError, read_json
+from server.json_files import StoreLocked
+from server.state import CONFIG, FOLDERS
 
-from .errors import ApiError, read_json
-from .json_files import StoreLocked
-from .model_presets import PresetExists, PresetStore, UnknownPreset, checkpoint_path, validate_preset
-from .state import CONFIG, FOLDERS
+from .presets import PresetExists, PresetStore, UnknownPreset, checkpoint_path, validate_preset
 
 PRESETS = web.AppKey("presets", PresetStore)
 

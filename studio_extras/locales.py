@@ -12,7 +12,7 @@ import re
 from pathlib import Path
 from typing import Any, Optional
 
-from .json_files import UnreadableFile, read_json_file
+from server.json_files import UnreadableFile, read_json_file
 
 CODE_RE = re.compile(r"^[A-Za-z]{2,3}([-_][A-Za-z0-9]{2,8})?$")
 MAX_LOCALE_FILE_BYTES = 8 * 1024 * 1024

@@ -1,0 +1,237 @@
+"""Each user's own files under BASE/user/<user>/ (saved workflows, settings, subgraphs),
+as ComfyUI's /userdata routes see them.
+
+Names are confined to the user's folder: `..`, absolute paths, NUL bytes and symlinks
+that lead out are refused before anything is read or written. Writes go to a temporary
+file first, so a crash leaves the old file or the new one, never half of one; a write
+that must not overwrite is linked into place, so two racing writers cannot both win.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import tempfile
+import threading
+import uuid
+from pathlib import Path
+from typing import Optional, Union
+from urllib.parse import unquote
+
+from nodes.folders import UnsafePathError, lexical_join
+
+DEFAULT_USER = "default"
+SYSTEM_PREFIX = "__"  # ComfyUI keeps such user ids for itself
+USERS_FILE = "users.json"
+MAX_NAME = 1024
+MAX_USER_NAME = 100
+
+
+class UnknownUser(KeyError):
+    """The request names no user this server knows."""
+
+
+class UserDataError(ValueError):
+    """A refused name or operation; `status` is the HTTP status that fits it."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+def file_info(path: Path, root: Path) -> dict:
+    st = path.stat()
+    return {"path": path.relative_to(root).as_posix(), "size": st.st_size,
+            "modified": st.st_mtime, "created": st.st_ctime}
+
+
+class UserData:
+    """The users of this server and their folders. Single-user (ComfyUI's default)
+    means one user, `default`; multi-user reads the users from BASE/user/users.json."""
+
+    def __init__(self, user_dir: Path, multi_user: bool = False) -> None:
+        self.root = Path(user_dir)
+        self.multi_user = multi_user
+        self._lock = threading.Lock()
+
+    # -- users --------------------------------------------------------------------------
+
+    def users(self) -> dict[str, str]:
+        if not self.multi_user:
+            return {DEFAULT_USER: DEFAULT_USER}
+        try:
+            data = json.loads((self.root / USERS_FILE).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return {}
+        return {str(k): str(v) for k, v in data.items()} if isinstance(data, dict) else {}
+
+    def user_for(self, header: Optional[str]) -> str:
+        """The request's user: the `Comfy-User` header in multi-user mode, else `default`."""
+        user = header if (self.multi_user and header) else DEFAULT_USER
+        if user.startswith(SYSTEM_PREFIX) or user not in self.users():
+            raise UnknownUser(user)
+        return user
+
+    def add_user(self, name: str) -> str:
+        """A new user id for a display name (ComfyUI's form: the name, `_`, a uuid)."""
+        name = name.strip() if isinstance(name, str) else ""
+        if not name:
+            raise UserDataError(400, "username not provided")
+        if len(name) > MAX_USER_NAME or not name.isprintable():
+            raise UserDataError(400, f"a user name is at most {MAX_USER_NAME} printable characters")
+        if name.startswith(SYSTEM_PREFIX):
+            raise UserDataError(400, f"user names must not start with '{SYSTEM_PREFIX}'")
+        if not self.multi_user:
+            raise UserDataError(400, "this server has a single user; start it with --multi-user to add users")
+        with self._lock:
+            users = self.users()
+            if name in users.values():
+                raise UserDataError(400, "Duplicate username.")
+            user_id = re.sub(r"[^a-zA-Z0-9-_]+", "-", name).lstrip("_") + "_" + str(uuid.uuid4())
+            users[user_id] = name
+            write_bytes_atomic(self.root / USERS_FILE, json.dumps(users, indent=1).encode("utf-8"))
+        return user_id
+
+    def folder(self, user: str) -> Path:
+        return self.root / user
+
+    # -- names --------------------------------------------------------------------------
+
+    def path(self, user: str, name: str) -> Path:
+        """BASE/user/<user>/<name>, or UserDataError 403 for a name that leaves the folder."""
+        if not isinstance(name, str) or len(name) > MAX_NAME:
+            raise UserDataError(400, f"file names are at most {MAX_NAME} characters")
+        if name.strip("/") == "":
+            raise UserDataError(400, "a file name is needed")
+        if "%" in name:
+            name = unquote(name)  # the frontend may encode a path twice, as ComfyUI allows
+        folder = self.folder(user)
+        try:
+            if name.startswith(("/", "\\")):
+                raise UnsafePathError(f"'{name}' is an absolute path")
+            target = lexical_join(folder, name)
+        except UnsafePathError as exc:
+            raise UserDataError(403, str(exc)) from None
+        folder.mkdir(parents=True, exist_ok=True)
+        root = folder.resolve()
+        resolved = target.resolve()
+        if resolved != root and root not in resolved.parents:
+            raise UserDataError(403, f"'{name}' leads out of the user's folder")
+        return target
+
+    # -- reading ------------------------------------------------------------------------
+
+    def list_dir(self, user: str, directory: str, recurse: bool, full_info: bool, split: bool) -> list:
+        """GET /userdata?dir=: files (not folders) below `directory`, as ComfyUI lists them."""
+        folder = self.path(user, directory)
+        if not folder.is_dir():
+            raise UserDataError(404, f"no folder '{directory}'")
+        found = folder.rglob("*") if recurse else folder.glob("*")
+        out: list[Union[str, list, dict]] = []
+        for path in sorted(found):
+            if not path.is_file() or not self._visible(user, path):
+                continue
+            relative = path.relative_to(folder).as_posix()
+            if full_info:
+                out.append(file_info(path, folder))
+            elif split:
+                out.append([relative, *relative.split("/")])
+            else:
+                out.append(relative)
+        return out
+
+    def list_tree(self, user: str, relative: str) -> list[dict]:
+        """GET /v2/userdata?path=: folders first, then files, each with its path from the user's root."""
+        root = self.folder(user)
+        folder = self.path(user, relative) if relative.strip("/") else root
+        if not folder.exists():
+            if folder == root:
+                return []
+            raise UserDataError(404, f"no folder '{relative}'")
+        if not folder.is_dir():
+            raise UserDataError(400, f"'{relative}' is not a folder")
+        out = []
+        for path in folder.rglob("*"):
+            if not self._visible(user, path):
+                continue
+            entry: dict = {"name": path.name, "path": path.relative_to(root).as_posix()}
+            if path.is_dir():
+                entry["type"] = "directory"
+            else:
+                entry["type"] = "file"
+                st = path.stat()
+                entry["size"], entry["modified"] = st.st_size, st.st_mtime
+            out.append(entry)
+        out.sort(key=lambda e: (e["type"] != "directory", e["name"].lower()))
+        return out
+
+    def existing_file(self, user: str, name: str) -> Path:
+        path = self.path(user, name)
+        if not path.is_file():
+            raise UserDataError(404, f"no file '{name}'")
+        return path
+
+    def _visible(self, user: str, path: Path) -> bool:
+        """Listed: inside the user's folder (a symlink out is not) and not a write in progress."""
+        if path.name.startswith(".") and path.name.endswith(".tmp"):
+            return False
+        root = self.folder(user).resolve()
+        resolved = path.resolve()
+        return resolved == root or root in resolved.parents
+
+    # -- writing ------------------------------------------------------------------------
+
+    def write(self, user: str, name: str, data: bytes, overwrite: bool) -> Path:
+        path = self.path(user, name)
+        if path.is_dir():
+            raise UserDataError(409, f"'{name}' is a folder")
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            write_bytes_atomic(path, data, overwrite=overwrite)
+        except FileExistsError:
+            raise UserDataError(409, "File already exists") from None
+        except NotADirectoryError:
+            raise UserDataError(409, f"a file is in the way of '{name}'") from None
+        except OSError as exc:
+            raise UserDataError(400, f"'{name}' cannot be written: {exc.strerror or exc}") from None
+        return path
+
+    def delete(self, user: str, name: str) -> None:
+        self.existing_file(user, name).unlink()
+
+    def move(self, user: str, source: str, dest: str, overwrite: bool) -> Path:
+        source_path = self.existing_file(user, source)
+        dest_path = self.path(user, dest)
+        if dest_path.is_dir():
+            raise UserDataError(409, f"'{dest}' is a folder")
+        dest_path.parent.mkdir(parents=True, exist_ok=True)
+        if overwrite:
+            os.replace(source_path, dest_path)
+            return dest_path
+        try:
+            os.link(source_path, dest_path)  # fails when dest exists: nothing is lost in a race
+        except FileExistsError:
+            raise UserDataError(409, "File already exists") from None
+        source_path.unlink()
+        return dest_path
+
+
+def write_bytes_atomic(path: Path, data: bytes, overwrite: bool = True) -> None:
+    """`path` gets `data` in one step; with overwrite=False an existing file is left alone
+    (FileExistsError)."""
+    fd, temp = tempfile.mkstemp(prefix=f".{path.name[:50]}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        if overwrite:
+            os.replace(temp, path)
+        else:
+            os.link(temp, path)
+    finally:
+        try:
+            os.unlink(temp)
+        except FileNotFoundError:
+            pass

@@ -1,0 +1,58 @@
+"""A user's settings, one JSON object in BASE/user/<user>/comfy.settings.json (ComfyUI's
+file, so an existing install's settings carry over). Both editors keep theirs here, so
+two browsers, or a script, see the same settings.
+
+A file that cannot be read is copied aside (`.bak`) before the first change replaces it.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Any
+
+from .json_files import UnreadableFile, keep_backup, read_json_file, write_json_atomic
+from .user_data import UserData
+
+log = logging.getLogger(__name__)
+
+SETTINGS_FILE = "comfy.settings.json"
+MAX_SETTING_ID = 256
+
+
+class UserSettings:
+    def __init__(self, users: UserData) -> None:
+        self.users = users
+        self._lock = threading.Lock()
+
+    def _read(self, user: str) -> dict:
+        path = self.users.path(user, SETTINGS_FILE)
+        try:
+            data = read_json_file(path)
+        except FileNotFoundError:
+            return {}
+        except UnreadableFile as exc:
+            backup = keep_backup(path)
+            log.warning("%s; starting from no settings%s", exc, f", a copy is kept as {backup.name}" if backup else "")
+            return {}
+        if not isinstance(data, dict):
+            keep_backup(path)
+            log.warning("%s does not hold a JSON object; starting from no settings", path)
+            return {}
+        return data
+
+    def all(self, user: str) -> dict:
+        with self._lock:
+            return self._read(user)
+
+    def get(self, user: str, setting_id: str) -> Any:
+        return self.all(user).get(setting_id)
+
+    def update(self, user: str, changes: dict) -> dict:
+        """Merge `changes` into the stored settings (ComfyUI's POST /settings)."""
+        with self._lock:
+            settings = {**self._read(user), **changes}
+            write_json_atomic(self.users.path(user, SETTINGS_FILE), settings)
+            return settings
+
+    def set(self, user: str, setting_id: str, value: Any) -> None:
+        self.update(user, {setting_id: value})

@@ -16,9 +16,17 @@ def _is_link(value: Any) -> bool:
     return isinstance(value, list) and len(value) == 2 and isinstance(value[0], str) and isinstance(value[1], int)
 
 
+SEED_NAMES = ("seed", "noise_seed")  # ComfyUI's frontend gives these a control widget unasked
+
+
 def _is_widget(spec: list) -> bool:
     kind = spec[0] if spec else None
-    return isinstance(kind, list) or kind in WIDGET_TYPES
+    options = spec[1] if len(spec) > 1 and isinstance(spec[1], dict) else {}
+    return (isinstance(kind, list) or kind in WIDGET_TYPES) and not options.get("forceInput")
+
+
+def _has_control(name: str, spec: list, options: dict) -> bool:
+    return bool(options.get("control_after_generate", spec[0] == "INT" and name in SEED_NAMES))
 
 
 def _ordered_inputs(info: dict) -> list[tuple[str, list]]:
@@ -83,7 +91,7 @@ def api_to_ui(prompt: dict, schemas: dict[str, dict]) -> dict:
                 continue
             if widget:
                 widgets.append(value if value is not None else options.get("default"))
-                if options.get("control_after_generate"):
+                if _has_control(name, spec, options):
                     widgets.append("fixed")
         column = depth.get(node_id, 0)
         row = rows.get(column, 0)

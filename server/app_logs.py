@@ -35,7 +35,7 @@ class LogBuffer(logging.Handler):
         except Exception:
             self.handleError(record)
             return
-        self.entries.append(entry)
+        self.entries.append(entry)  # handle() holds self.lock around emit()
         sink = self.sink
         if sink is None or not self.subscribers:
             return
@@ -47,10 +47,15 @@ class LogBuffer(logging.Handler):
         finally:
             self._sending.active = False
 
+    def recent(self) -> list[dict]:
+        with self.lock:
+            return list(self.entries)
+
     def text(self) -> str:
-        return "".join(f"{e['t']} - {e['m']}" for e in list(self.entries))
+        return "".join(f"{e['t']} - {e['m']}" for e in self.recent())
 
     def subscribe(self, client_id: str, enabled: bool) -> None:
+        """Stream lines to a WebSocket client; it is dropped again when it disconnects."""
         (self.subscribers.add if enabled else self.subscribers.discard)(client_id)
 
 

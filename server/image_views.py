@@ -11,8 +11,8 @@ from PIL.PngImagePlugin import PngInfo
 
 from .errors import ApiError
 
-CHANNELS = ("rgba", "rgb", "a")
 PREVIEW_FORMATS = ("webp", "jpeg")
+WEBP_MAX_SIDE = 16383
 
 
 def _open(path: Path) -> Image.Image:
@@ -36,9 +36,11 @@ def preview(path: Path, spec: str, channel: str) -> tuple[bytes, str]:
     fmt = parts[0].lower()
     if fmt not in PREVIEW_FORMATS or "a" in channel:
         fmt = "webp"
-    quality = int(parts[-1]) if parts[-1].isdigit() else 90
+    quality = int(parts[-1]) if parts[-1].isascii() and parts[-1].isdigit() else 90
     quality = min(max(quality, 1), 100)
     with _open(path) as image:
+        if fmt == "webp" and max(image.size) > WEBP_MAX_SIDE:
+            fmt = "jpeg"  # webp cannot hold it
         keep_alpha = fmt == "webp" and channel != "rgb" and "A" in image.getbands()
         image = image.convert("RGBA" if keep_alpha else "RGB")
         out = io.BytesIO()

@@ -116,13 +116,18 @@ def finished_job(prompt_id: str, entry: dict, full: bool = False) -> dict:
     return job
 
 
+def _number(value: Any) -> float:
+    """A time stamp as a number; anything else (an old or odd entry) sorts as 0."""
+    return value if isinstance(value, (int, float)) and not isinstance(value, bool) else 0
+
+
 def _sort_key(sort_by: str):
     if sort_by == "execution_duration":
         def duration(job: dict) -> float:
-            start, end = job.get("execution_start_time"), job.get("execution_end_time")
+            start, end = _number(job.get("execution_start_time")), _number(job.get("execution_end_time"))
             return end - start if start and end else 0
         return duration
-    return lambda job: job.get("create_time") or 0
+    return lambda job: _number(job.get("create_time"))
 
 
 def list_jobs(running: list, pending: list, history: dict, query: JobQuery) -> tuple[list[dict], int]:

@@ -12,6 +12,7 @@ log = logging.getLogger(__name__)
 
 EXTRA_LOCALE_FILES = ("nodeDefs.json", "commands.json", "settings.json")
 EXAMPLE_FOLDERS = ("example_workflows", "example", "examples", "workflow", "workflows")
+EXAMPLE_SUFFIXES = (".json", ".jpg", ".jpeg", ".png", ".webp")  # workflows and their thumbnails
 SUBGRAPH_FOLDER = "subgraphs"
 MAX_FILE_BYTES = 8 * 1024 * 1024
 
@@ -76,6 +77,8 @@ def example_file(pack_dirs: dict[str, Path], pack: str, file_name: str) -> Path 
     """A pack's example workflow by file name (a plain name, nothing with folders)."""
     if pack not in pack_dirs or "/" in file_name or "\\" in file_name or file_name.startswith("."):
         return None
+    if Path(file_name).suffix.lower() not in EXAMPLE_SUFFIXES:
+        return None
     for folder_name in EXAMPLE_FOLDERS:
         path = pack_dirs[pack] / folder_name / file_name
         if path.is_file():
@@ -89,6 +92,8 @@ def pack_subgraphs(pack_dirs: dict[str, Path]) -> dict[str, dict]:
     out: dict[str, dict] = {}
     for name in sorted(pack_dirs):
         for path in sorted((pack_dirs[name] / SUBGRAPH_FOLDER).glob("*.json")):
+            if not path.is_file():
+                continue
             key = hashlib.sha256(f"custom_node/{name}/{path.name}".encode()).hexdigest()
             out[key] = {"source": "custom_node", "name": path.stem,
                         "info": {"node_pack": f"custom_nodes.{name}"}, "path": path}
@@ -99,8 +104,15 @@ def subgraph_listing(entries: dict[str, dict]) -> dict[str, dict]:
     return {key: {k: v for k, v in entry.items() if k != "path"} for key, entry in entries.items()}
 
 
-def subgraph_with_data(entry: dict) -> dict:
+def subgraph_with_data(entry: dict) -> dict | None:
+    """The entry with the file's text as "data"; None when the file went or cannot be read."""
     path: Path = entry["path"]
     shown = {k: v for k, v in entry.items() if k != "path"}
-    shown["data"] = path.read_text(encoding="utf-8") if path.stat().st_size <= MAX_FILE_BYTES else ""
+    try:
+        if path.stat().st_size > MAX_FILE_BYTES:
+            return None
+        shown["data"] = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        log.warning("subgraph %s could not be read: %s", path, exc)
+        return None
     return shown

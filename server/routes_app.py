@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import mimetypes
 from pathlib import Path
 from typing import Optional
 
@@ -85,7 +86,7 @@ def model_preview(folders, kind: str, index: int, name: str) -> Optional[bytes]:
 async def get_model_preview(request: web.Request) -> web.Response:
     kind, index = request.match_info["folder"], request.match_info["path_index"]
     folders = request.app[FOLDERS]
-    if kind not in folders.model_folders or not index.isdigit():
+    if kind not in folders.model_folders or not (index.isascii() and index.isdigit()):
         raise ApiError(404, "not_found", f"no model folder '{kind}'")
     body = await asyncio.to_thread(model_preview, folders, kind, int(index), request.match_info["filename"])
     if body is None:
@@ -118,7 +119,9 @@ async def get_workflow_template(request: web.Request) -> web.StreamResponse:
     path = pack_content.example_file(_pack_dirs(request), pack, name)
     if path is None:
         raise ApiError(404, "not_found", f"no example workflow '{name}' in '{pack}'")
-    return web.FileResponse(path, headers={"Content-Type": "application/json", "Cache-Control": "no-cache"})
+    content_type = mimetypes.guess_type(path.name)[0] or "application/json"
+    return web.FileResponse(path, headers={"Content-Type": content_type, "Cache-Control": "no-cache",
+                                           "X-Content-Type-Options": "nosniff"})
 
 
 async def get_global_subgraphs(request: web.Request) -> web.Response:
@@ -129,9 +132,10 @@ async def get_global_subgraphs(request: web.Request) -> web.Response:
 async def get_global_subgraph(request: web.Request) -> web.Response:
     entries = await asyncio.to_thread(pack_content.pack_subgraphs, _pack_dirs(request))
     entry = entries.get(request.match_info["id"])
-    if entry is None:
+    shown = await asyncio.to_thread(pack_content.subgraph_with_data, entry) if entry is not None else None
+    if shown is None:
         raise ApiError(404, "not_found", "no such subgraph")
-    return web.json_response(await asyncio.to_thread(pack_content.subgraph_with_data, entry))
+    return web.json_response(shown)
 
 
 ROUTES = [

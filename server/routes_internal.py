@@ -17,9 +17,8 @@ from aiohttp import web
 
 from .app_logs import LogBuffer, terminal_size
 from .errors import ApiError, expect, read_json_object
-from .state import BRIDGE, FOLDERS
+from .state import BRIDGE, FOLDERS, LOGS
 
-LOGS = web.AppKey("logs", LogBuffer)
 FILE_FOLDERS = ("input", "output", "temp")
 
 
@@ -45,7 +44,7 @@ async def get_logs(request: web.Request) -> web.Response:
 
 
 async def get_raw_logs(request: web.Request) -> web.Response:
-    return web.json_response({"entries": list(request.app[LOGS].entries), "size": terminal_size()})
+    return web.json_response({"entries": request.app[LOGS].recent(), "size": terminal_size()})
 
 
 async def subscribe_logs(request: web.Request) -> web.Response:

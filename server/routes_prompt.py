@@ -46,7 +46,7 @@ async def post_prompt(request: web.Request) -> web.Response:
         return web.json_response(checked.as_response(), status=400)
 
     extra = {key: value for key, value in extra.items() if key not in SENSITIVE_EXTRA_KEYS}
-    extra.setdefault("create_time", int(time.time() * 1000))  # jobs are listed by it
+    extra["create_time"] = int(time.time() * 1000)  # the server's clock: jobs are sorted by it
     if client_id is not None:
         extra["client_id"] = client_id
     default_preview = request.app[CONFIG].preview_method

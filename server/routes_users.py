@@ -49,11 +49,18 @@ async def _call(function: Callable, *args: Any) -> Any:
         return await asyncio.to_thread(function, *args)
     except UserDataError as exc:
         raise ApiError(exc.status, "invalid_user_file" if exc.status != 404 else "not_found", exc.message) from None
+    except OSError as exc:  # the file system said no (name too long for it, read-only ...)
+        raise ApiError(400, "invalid_user_file", f"the user file cannot be used: {exc.strerror or type(exc).__name__}") from None
 
 
-def _flag(request: web.Request, name: str, default: bool) -> bool:
-    value = request.query.get(name)
-    return default if value is None else value.lower() == "true"
+def _flag(request: web.Request, name: str) -> bool:
+    """`?full_info=true`-style flags: on only when they say true."""
+    return request.query.get(name, "").lower() == "true"
+
+
+def _overwrite(request: web.Request) -> bool:
+    """As in ComfyUI, anything but `overwrite=false` replaces an existing file."""
+    return request.query.get("overwrite", "true").lower() != "false"
 
 
 # -- users ------------------------------------------------------------------------------
@@ -67,11 +74,15 @@ async def get_users(request: web.Request) -> web.Response:
 
 
 async def post_users(request: web.Request) -> web.Response:
+    """A refusal is `{"error": "why"}`, the plain string ComfyUI's frontend shows as it is."""
     body = await read_json_object(request)
     username = body.get("username")
     if not isinstance(username, str):
-        raise ApiError(400, "invalid_request", "'username' must be a string")
-    user_id = await _call(request.app[USER_DATA].add_user, username)
+        return web.json_response({"error": "'username' must be a string"}, status=400)
+    try:
+        user_id = await asyncio.to_thread(request.app[USER_DATA].add_user, username)
+    except UserDataError as exc:
+        return web.json_response({"error": exc.message}, status=exc.status)
     return web.json_response(user_id)
 
 
@@ -118,7 +129,7 @@ async def list_userdata(request: web.Request) -> web.Response:
     users: UserData = request.app[USER_DATA]
     listing = await _call(
         users.list_dir, _user(request), directory,
-        _flag(request, "recurse", False), _flag(request, "full_info", False), _flag(request, "split", False),
+        _flag(request, "recurse"), _flag(request, "full_info"), _flag(request, "split"),
     )
     return web.json_response(listing)
 
@@ -140,7 +151,7 @@ async def get_userdata(request: web.Request) -> web.StreamResponse:
 
 def _written(request: web.Request, user: str, path: Path) -> web.Response:
     root = request.app[USER_DATA].folder(user)
-    if _flag(request, "full_info", False):
+    if _flag(request, "full_info"):
         return web.json_response(file_info(path, root))
     return web.json_response(path.relative_to(root).as_posix())
 
@@ -149,7 +160,7 @@ async def post_userdata(request: web.Request) -> web.Response:
     user = _user(request)
     data = await request.read()  # the app's body limit applies: 413 beyond it
     path = await _call(request.app[USER_DATA].write, user, request.match_info["file"], data,
-                       _flag(request, "overwrite", True))
+                       _overwrite(request))
     return _written(request, user, path)
 
 
@@ -161,7 +172,7 @@ async def delete_userdata(request: web.Request) -> web.Response:
 async def move_userdata(request: web.Request) -> web.Response:
     user = _user(request)
     path = await _call(request.app[USER_DATA].move, user, request.match_info["file"], request.match_info["dest"],
-                       _flag(request, "overwrite", True))
+                       _overwrite(request))
     return _written(request, user, path)
 
 

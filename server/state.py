@@ -8,6 +8,7 @@ from executor.run import Executor
 from nodes.folders import Folders
 from nodes.registry import NodeRegistry
 
+from .app_logs import LogBuffer
 from .config import ServerConfig
 from .clients import ClientRegistry
 from .events import EventBridge
@@ -25,3 +26,4 @@ EXTENSIONS = web.AppKey("extensions", ServerExtensions)
 USER_DATA = web.AppKey("user_data", UserData)
 USER_SETTINGS = web.AppKey("user_settings", UserSettings)
 BRIDGE = web.AppKey("bridge", EventBridge)
+LOGS = web.AppKey("logs", LogBuffer)

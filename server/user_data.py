@@ -8,6 +8,7 @@ that must not overwrite is linked into place, so two racing writers cannot both 
 """
 from __future__ import annotations
 
+import errno
 import json
 import os
 import re
@@ -24,6 +25,7 @@ DEFAULT_USER = "default"
 SYSTEM_PREFIX = "__"  # ComfyUI keeps such user ids for itself
 USERS_FILE = "users.json"
 MAX_NAME = 1024
+MAX_PART_BYTES = 255  # one file or folder name, as file systems allow
 MAX_USER_NAME = 100
 
 
@@ -67,8 +69,9 @@ class UserData:
         return {str(k): str(v) for k, v in data.items()} if isinstance(data, dict) else {}
 
     def user_for(self, header: Optional[str]) -> str:
-        """The request's user: the `Comfy-User` header in multi-user mode, else `default`."""
-        user = header if (self.multi_user and header) else DEFAULT_USER
+        """The request's user: the `Comfy-User` header in multi-user mode (`default` when
+        there is none), else `default`."""
+        user = header if (self.multi_user and header is not None) else DEFAULT_USER
         if user.startswith(SYSTEM_PREFIX) or user not in self.users():
             raise UnknownUser(user)
         return user
@@ -106,6 +109,8 @@ class UserData:
             raise UserDataError(400, "a file name is needed")
         if "%" in name:
             name = unquote(name)  # the frontend may encode a path twice, as ComfyUI allows
+        if any(len(part.encode("utf-8", "surrogatepass")) > MAX_PART_BYTES for part in name.replace("\\", "/").split("/")):
+            raise UserDataError(400, f"a file or folder name is at most {MAX_PART_BYTES} bytes")
         folder = self.folder(user)
         try:
             if name.startswith(("/", "\\")):
@@ -130,9 +135,9 @@ class UserData:
         found = folder.rglob("*") if recurse else folder.glob("*")
         out: list[Union[str, list, dict]] = []
         for path in sorted(found):
-            if not path.is_file() or not self._visible(user, path):
-                continue
             relative = path.relative_to(folder).as_posix()
+            if not path.is_file() or not self._visible(user, path) or any(p.startswith(".") for p in relative.split("/")):
+                continue  # hidden files (.DS_Store, .gitkeep) are not listed, as in ComfyUI
             if full_info:
                 out.append(file_info(path, folder))
             elif split:
@@ -205,16 +210,43 @@ class UserData:
         dest_path = self.path(user, dest)
         if dest_path.is_dir():
             raise UserDataError(409, f"'{dest}' is a folder")
-        dest_path.parent.mkdir(parents=True, exist_ok=True)
-        if overwrite:
-            os.replace(source_path, dest_path)
-            return dest_path
         try:
-            os.link(source_path, dest_path)  # fails when dest exists: nothing is lost in a race
+            dest_path.parent.mkdir(parents=True, exist_ok=True)
+            if overwrite:
+                os.replace(source_path, dest_path)
+            else:
+                _move_exclusive(source_path, dest_path)
         except FileExistsError:
             raise UserDataError(409, "File already exists") from None
-        source_path.unlink()
+        except (NotADirectoryError, IsADirectoryError):
+            raise UserDataError(409, f"a file is in the way of '{dest}'") from None
+        except OSError as exc:
+            raise UserDataError(400, f"'{source}' cannot be moved: {exc.strerror or exc}") from None
         return dest_path
+
+
+NO_LINKS = (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EXDEV, errno.EMLINK)
+
+
+def _link_exclusive(source: Path, target: Path) -> bool:
+    """Hard-link source to target, failing if target exists; False where the file system
+    has no hard links (vfat, some network mounts)."""
+    try:
+        os.link(source, target)
+        return True
+    except OSError as exc:
+        if exc.errno in NO_LINKS:
+            return False
+        raise
+
+
+def _move_exclusive(source: Path, target: Path) -> None:
+    if _link_exclusive(source, target):
+        source.unlink()
+        return
+    if target.exists():
+        raise FileExistsError(str(target))
+    os.rename(source, target)
 
 
 def write_bytes_atomic(path: Path, data: bytes, overwrite: bool = True) -> None:
@@ -228,8 +260,9 @@ def write_bytes_atomic(path: Path, data: bytes, overwrite: bool = True) -> None:
             os.fsync(handle.fileno())
         if overwrite:
             os.replace(temp, path)
-        else:
-            os.link(temp, path)
+        elif not _link_exclusive(Path(temp), path):
+            with open(path, "xb") as out:  # no hard links here: exclusive create, then write
+                out.write(data)
     finally:
         try:
             os.unlink(temp)

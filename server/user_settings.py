@@ -11,7 +11,7 @@ import threading
 from typing import Any
 
 from .json_files import UnreadableFile, keep_backup, read_json_file, write_json_atomic
-from .user_data import UserData
+from .user_data import UserData, UserDataError
 
 log = logging.getLogger(__name__)
 
@@ -30,15 +30,22 @@ class UserSettings:
             data = read_json_file(path)
         except FileNotFoundError:
             return {}
+        except IsADirectoryError:
+            raise UserDataError(409, f"{SETTINGS_FILE} is a folder; move it away to keep settings") from None
         except UnreadableFile as exc:
-            backup = keep_backup(path)
-            log.warning("%s; starting from no settings%s", exc, f", a copy is kept as {backup.name}" if backup else "")
-            return {}
+            return self._set_aside(path, str(exc))
         if not isinstance(data, dict):
-            keep_backup(path)
-            log.warning("%s does not hold a JSON object; starting from no settings", path)
-            return {}
+            return self._set_aside(path, f"{SETTINGS_FILE} does not hold a JSON object")
         return data
+
+    @staticmethod
+    def _set_aside(path, problem: str) -> dict:
+        """Copy an unreadable settings file aside; if even that fails it must not be replaced."""
+        backup = keep_backup(path)
+        if backup is None:
+            raise UserDataError(409, f"{problem}, and it could not be copied aside; fix or move it")
+        log.warning("%s; starting from no settings, a copy is kept as %s", problem, backup.name)
+        return {}
 
     def all(self, user: str) -> dict:
         with self._lock:

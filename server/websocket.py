@@ -14,7 +14,7 @@ from aiohttp import WSMsgType, web
 from .errors import ApiError
 from .events import status_message
 from .features import server_features
-from .state import CLIENTS, CONFIG, QUEUE
+from .state import CLIENTS, CONFIG, LOGS, QUEUE
 
 MAX_CLIENT_ID = 128
 
@@ -37,6 +37,8 @@ async def websocket_handler(request: web.Request) -> web.WebSocketResponse:
                 client.offer(json.dumps(reply))
     finally:
         clients.remove(client)
+        if sid not in clients and LOGS in request.app:
+            request.app[LOGS].subscribe(sid, False)
     return ws
 
 

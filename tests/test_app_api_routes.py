@@ -184,6 +184,8 @@ async def test_pack_translations_examples_and_subgraphs(tmp_path):
     (pack / "example_workflows" / "demo.json").write_text('{"nodes": []}')
     (pack / "subgraphs").mkdir()
     (pack / "subgraphs" / "blur.json").write_text('{"definitions": {}}')
+    (pack / "subgraphs" / "folder.json").mkdir()  # not a file: left out
+    (pack / "example_workflows" / "demo.jpg").write_bytes(b"\xff\xd8")
     client = make_client(tmp_path)
     from server.state import EXTENSIONS
 
@@ -194,6 +196,8 @@ async def test_pack_translations_examples_and_subgraphs(tmp_path):
         assert await (await client.get("/api/workflow_templates")).json() == {"my_pack": ["demo"]}
         demo = await client.get("/api/workflow_templates/my_pack/demo.json")
         assert demo.status == 200 and await demo.json() == {"nodes": []}
+        thumbnail = await client.get("/api/workflow_templates/my_pack/demo.jpg")
+        assert thumbnail.headers["Content-Type"] == "image/jpeg"
         for bad in ("/workflow_templates/my_pack/..%2Fsubgraphs%2Fblur.json", "/workflow_templates/other/demo.json",
                     "/workflow_templates/my_pack/missing.json"):
             assert (await client.get(bad)).status == 404, bad
@@ -308,7 +312,8 @@ async def test_view_previews_and_channels(tmp_path):
         assert rgb.mode == "RGB" and rgb.getpixel((0, 0)) == (255, 0, 0)
         alpha = Image.open(io.BytesIO(await (await client.get(base + "&channel=a")).read()))
         assert alpha.mode == "RGBA" and alpha.getpixel((0, 0)) == (0, 0, 0, 80)
-        assert (await client.get(base + "&channel=x")).status == 400
+        as_is = await client.get(base + "&channel=x")  # another channel: the file as it is, as ComfyUI does
+        assert as_is.headers["Content-Type"] == "image/png" and Image.open(io.BytesIO(await as_is.read())).mode == "RGBA"
         (tmp_path / "output" / "note.txt").write_text("hello")
         assert (await client.get("/view?filename=note.txt&type=output&preview=webp")).status == 400
 
@@ -366,3 +371,46 @@ async def test_templates_come_from_the_installed_templates_package(tmp_path, mon
             assert (await client.get("/templates/txt2img.json")).status == 404
     finally:
         routes_templates.package_assets.cache_clear()
+
+
+@async_test
+async def test_a_client_chosen_create_time_does_not_break_the_job_list(tmp_path):
+    async with make_client(tmp_path) as client:
+        queued = await queue_prompt(client, sink_workflow(1), extra_data={"create_time": "yesterday"})
+        await wait_for_history(client, queued["prompt_id"])
+        listing = await client.get("/jobs")
+        assert listing.status == 200
+        assert isinstance((await listing.json())["jobs"][0]["create_time"], int)
+
+
+@async_test
+async def test_log_subscribers_are_dropped_when_they_disconnect(tmp_path):
+    from server.state import LOGS
+
+    async with make_client(tmp_path) as client:
+        ws = await client.ws_connect("/ws?clientId=gone")
+        await ws.receive_json()
+        await client.patch("/internal/logs/subscribe", json={"clientId": "gone", "enabled": True})
+        assert "gone" in client.server.app[LOGS].subscribers
+        await ws.close()
+        for _ in range(100):
+            if "gone" not in client.server.app[LOGS].subscribers:
+                break
+            await asyncio.sleep(0.02)
+        assert "gone" not in client.server.app[LOGS].subscribers
+
+
+def test_api_to_ui_gives_plain_seeds_their_control_and_keeps_forced_inputs_as_sockets():
+    from server.api_to_ui import api_to_ui
+
+    schemas = {
+        "Src": {"input": {"required": {}}, "output": ["STRING"], "output_name": ["text"]},
+        "Pack": {"input": {"required": {"seed": ["INT", {"default": 0}], "text": ["STRING", {"forceInput": True}],
+                                        "steps": ["INT", {"default": 4}]}},
+                 "input_order": {"required": ["seed", "text", "steps"]}, "output": [], "output_name": []},
+    }
+    prompt = {"1": {"class_type": "Src", "inputs": {}},
+              "2": {"class_type": "Pack", "inputs": {"seed": 5, "text": ["1", 0], "steps": 9}}}
+    node = next(n for n in api_to_ui(prompt, schemas)["nodes"] if n["type"] == "Pack")
+    assert node["widgets_values"] == [5, "fixed", 9]
+    assert node["inputs"] == [{"name": "text", "type": "STRING", "link": 1}]

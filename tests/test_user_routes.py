@@ -17,7 +17,7 @@ async def test_single_user_reports_server_storage(tmp_path):
         await client.get("/settings")
         assert (await (await client.get("/users")).json())["migrated"] is True
         refused = await client.post("/users", json={"username": "ann"})
-        assert refused.status == 400 and "--multi-user" in (await refused.json())["error"]["message"]
+        assert refused.status == 400 and "--multi-user" in (await refused.json())["error"]
 
 
 @async_test
@@ -138,3 +138,56 @@ async def test_userdata_serves_pages_and_scripts_as_downloads(tmp_path):
         assert (await client.get("/userdata/user.css")).headers["Content-Type"].startswith("text/css")
         too_big = await client.post("/userdata/big.bin", data=b"x" * 4096)
         assert too_big.status == 413 and not (tmp_path / "user/default/big.bin").exists()
+
+
+@async_test
+async def test_userdata_odd_names_and_obstacles_get_4xx(tmp_path):
+    async with make_client(tmp_path) as client:
+        long_name = "x" * 300
+        for method in ("GET", "POST", "DELETE"):
+            assert (await client.request(method, f"/userdata/{long_name}", data=b"x")).status == 400, method
+        assert (await client.get(f"/userdata?dir={long_name}")).status == 400
+        await client.post("/userdata/f", data=b"a file")
+        await client.post("/userdata/g", data=b"g")
+        assert (await client.post("/userdata/g/move/f%2Fsub")).status == 409
+        assert (await client.post("/userdata/f%2Fsub", data=b"x")).status == 409
+        assert (await client.get("/userdata/g")).status == 200
+        await client.post("/userdata/comfy.settings.json%2Finside", data=b"{}")  # a folder where settings go
+        assert (await client.post("/settings", json={"a": 1})).status == 409
+
+
+@async_test
+async def test_overwrite_is_off_only_when_it_says_false_and_hidden_files_are_not_listed(tmp_path):
+    async with make_client(tmp_path) as client:
+        await client.post(WF, data=b"1")
+        for value in ("1", "True", ""):
+            assert (await client.post(WF + f"?overwrite={value}", data=value.encode() or b"2")).status == 200
+        assert (await client.post(WF + "?overwrite=FALSE", data=b"3")).status == 409
+        await client.post("/userdata/workflows%2F.DS_Store", data=b"x")
+        assert await (await client.get("/userdata?dir=workflows")).json() == ["my flow.json"]
+
+
+@async_test
+async def test_saves_without_overwrite_work_where_hard_links_do_not(tmp_path, monkeypatch):
+    import errno
+
+    def no_links(*_):
+        raise OSError(errno.EPERM, "Operation not permitted")
+
+    monkeypatch.setattr(os, "link", no_links)
+    async with make_client(tmp_path) as client:
+        assert (await client.post(WF + "?overwrite=false", data=b"first")).status == 200
+        assert (await client.post(WF + "?overwrite=false", data=b"second")).status == 409
+        assert (await client.post(WF + "/move/workflows%2Fb.json?overwrite=false")).status == 200
+        await client.post(WF, data=b"again")
+        assert (await client.post(WF + "/move/workflows%2Fb.json?overwrite=false")).status == 409
+        assert await (await client.get("/userdata/workflows%2Fb.json")).read() == b"first"
+    assert not [p for p in (tmp_path / "user/default/workflows").iterdir() if p.name.endswith(".tmp")]
+
+
+@async_test
+async def test_user_refusals_are_plain_strings_as_comfyuis_frontend_shows_them(tmp_path):
+    async with make_client(tmp_path, multi_user=True) as client:
+        answer = await client.post("/users", json={"username": "__root"})
+        assert answer.status == 400 and isinstance((await answer.json())["error"], str)
+        assert (await client.get("/settings", headers={"Comfy-User": ""})).status == 401

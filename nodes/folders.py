@@ -194,10 +194,16 @@ def lexical_join(root: Path, name: str) -> Path:
     return Path(root) / relative
 
 
+def is_inside(root: Path, path: Path) -> bool:
+    """`path` is `root` or below it once symlinks are followed; `root` must be resolved."""
+    resolved = Path(path).resolve()
+    return resolved == root or root in resolved.parents
+
+
 def safe_join(root: Path, name: str) -> Path:
     """root/name, refusing names that escape root (also through symlinks)."""
     root_resolved = Path(root).resolve()
     target = lexical_join(root_resolved, name).resolve()
-    if target != root_resolved and root_resolved not in target.parents:
+    if not is_inside(root_resolved, target):
         raise UnsafePathError(f"'{name}' leaves its folder")
     return target

@@ -19,10 +19,13 @@ def _is_link(value: Any) -> bool:
 SEED_NAMES = ("seed", "noise_seed")  # ComfyUI's frontend gives these a control widget unasked
 
 
+def _options(spec: list) -> dict:
+    return spec[1] if len(spec) > 1 and isinstance(spec[1], dict) else {}
+
+
 def _is_widget(spec: list) -> bool:
     kind = spec[0] if spec else None
-    options = spec[1] if len(spec) > 1 and isinstance(spec[1], dict) else {}
-    return (isinstance(kind, list) or kind in WIDGET_TYPES) and not options.get("forceInput")
+    return (isinstance(kind, list) or kind in WIDGET_TYPES) and not _options(spec).get("forceInput")
 
 
 def _has_control(name: str, spec: list, options: dict) -> bool:
@@ -72,17 +75,16 @@ def api_to_ui(prompt: dict, schemas: dict[str, dict]) -> dict:
         for name, spec in _ordered_inputs(info):
             value = values.get(name)
             widget = _is_widget(spec)
-            options = spec[1] if len(spec) > 1 and isinstance(spec[1], dict) else {}
+            options = _options(spec)
             if _is_link(value) and value[0] in prompt:
-                entry = {"name": name, "type": "COMBO" if isinstance(spec[0], list) else spec[0], "link": None}
+                link_id = len(links) + 1
+                entry = {"name": name, "type": "COMBO" if isinstance(spec[0], list) else spec[0], "link": link_id}
                 if widget:
                     entry["widget"] = {"name": name}
-                link_id = len(links) + 1
-                entry["link"] = link_id
-                source = outputs_of[value[0]]
-                kind = source[value[1]]["type"] if value[1] < len(source) else entry["type"]
+                kind, source = entry["type"], outputs_of[value[0]]
                 if value[1] < len(source):
                     source[value[1]]["links"].append(link_id)
+                    kind = source[value[1]]["type"]
                 links.append([link_id, ids[value[0]], value[1], ids[node_id], len(inputs), kind])
                 inputs.append(entry)
                 value = options.get("default")

@@ -1,4 +1,4 @@
-"""Reading and writing the user's JSON data files without ever losing them.
+"""Reading and writing the user's data files (JSON above all) without ever losing them.
 
 Writes go to a temporary file that then replaces the old one, so a crash or a full
 disk leaves either the old or the new file, never half of one. A file that cannot be
@@ -7,6 +7,7 @@ be recovered.
 """
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import os
@@ -49,23 +50,47 @@ def read_json_file(path: Path, max_bytes: int = MAX_JSON_BYTES) -> Any:
         raise UnreadableFile(f"{path.name} is not valid JSON: {exc}") from None
 
 
-def write_json_atomic(path: Path, data: Any) -> None:
-    """Replace `path` with `data` as JSON in one step (temp file in the same folder + os.replace)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    text = json.dumps(data, ensure_ascii=False, indent=1, sort_keys=False) + "\n"
-    fd, temp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+NO_LINKS = (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EXDEV, errno.EMLINK)
+
+
+def link_exclusive(source: Path, target: Path) -> bool:
+    """Hard-link source to target, failing (FileExistsError) if target exists; False where
+    the file system has no hard links (vfat, some network mounts)."""
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
+        os.link(source, target)
+        return True
+    except OSError as exc:
+        if exc.errno in NO_LINKS:
+            return False
+        raise
+
+
+def write_bytes_atomic(path: Path, data: bytes, overwrite: bool = True) -> None:
+    """`path` gets `data` in one step (temp file in the same folder, then a rename); with
+    overwrite=False an existing file is left alone (FileExistsError), even in a race."""
+    fd, temp = tempfile.mkstemp(prefix=f".{path.name[:50]}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
-        os.replace(temp_name, path)
-    except BaseException:
+        if overwrite:
+            os.replace(temp, path)
+        elif not link_exclusive(Path(temp), path):
+            with open(path, "xb") as out:  # no hard links here: exclusive create, then write
+                out.write(data)
+    finally:
         try:
-            os.unlink(temp_name)
-        except OSError:
+            os.unlink(temp)
+        except FileNotFoundError:
             pass
-        raise
+
+
+def write_json_atomic(path: Path, data: Any) -> None:
+    """Replace `path` with `data` as JSON in one step."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    text = json.dumps(data, ensure_ascii=False, indent=1, sort_keys=False) + "\n"
+    write_bytes_atomic(path, text.encode("utf-8"))
 
 
 def keep_backup(path: Path) -> Optional[Path]:
@@ -98,6 +123,9 @@ def file_stamp(path: Path) -> Optional[tuple[int, int]]:
     except OSError:
         return None
     return (st.st_mtime_ns, st.st_size)
+
+
+NEVER_SEEN = (-1, -1)  # a stamp no file has: the next load reads the disk again
 
 
 class StoreLocked(OSError):
@@ -154,5 +182,9 @@ class JsonDocument:
     def save(self) -> None:
         if self._keep_file:
             raise StoreLocked(f"{self.path.name} could not be read or copied; fix or move it to save changes")
-        write_json_atomic(self.path, self._data)
+        try:
+            write_json_atomic(self.path, self._data)
+        except BaseException:
+            self._stamp = NEVER_SEEN  # the next load reads the file again: no unsaved change is served
+            raise
         self._stamp = file_stamp(self.path)

@@ -17,6 +17,7 @@ from typing import Optional
 
 from aiohttp import web
 
+from nodes.folders import UnsafePathError, lexical_join
 from nodes.registry import object_info
 
 from .api_to_ui import api_to_ui
@@ -50,16 +51,17 @@ def package_assets() -> Optional[dict[str, str]]:
     return assets or None
 
 
-def _shipped(folder: Path) -> dict[str, dict]:
-    out = {}
-    for path in sorted(folder.glob("*.json")):
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            continue
-        if isinstance(data, dict):
-            out[path.stem] = data
-    return out
+def _read_workflow(path: Path) -> Optional[dict]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def _shipped(folder: Path) -> list[str]:
+    """The names of the shipped workflows that read as JSON objects."""
+    return [path.stem for path in sorted(folder.glob("*.json")) if _read_workflow(path) is not None]
 
 
 def shipped_index(folder: Path = SHIPPED_WORKFLOWS) -> list[dict]:
@@ -69,7 +71,10 @@ def shipped_index(folder: Path = SHIPPED_WORKFLOWS) -> list[dict]:
 
 
 def shipped_template(registry, folders, name: str, folder: Path = SHIPPED_WORKFLOWS) -> Optional[dict]:
-    data = _shipped(folder).get(name)
+    try:
+        data = _read_workflow(lexical_join(folder, f"{name}.json"))
+    except UnsafePathError:
+        return None
     if data is None:
         return None
     if isinstance(data.get("nodes"), list):

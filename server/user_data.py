@@ -8,18 +8,16 @@ that must not overwrite is linked into place, so two racing writers cannot both 
 """
 from __future__ import annotations
 
-import errno
-import json
 import os
 import re
-import tempfile
-import threading
 import uuid
 from pathlib import Path
 from typing import Optional, Union
 from urllib.parse import unquote
 
-from nodes.folders import UnsafePathError, lexical_join
+from nodes.folders import UnsafePathError, is_inside, lexical_join
+
+from .json_files import JsonDocument, StoreLocked, UnreadableFile, link_exclusive, write_bytes_atomic
 
 DEFAULT_USER = "default"
 SYSTEM_PREFIX = "__"  # ComfyUI keeps such user ids for itself
@@ -55,18 +53,15 @@ class UserData:
     def __init__(self, user_dir: Path, multi_user: bool = False) -> None:
         self.root = Path(user_dir)
         self.multi_user = multi_user
-        self._lock = threading.Lock()
+        self._users = JsonDocument(self.root / USERS_FILE, dict, _users_table)
 
     # -- users --------------------------------------------------------------------------
 
     def users(self) -> dict[str, str]:
         if not self.multi_user:
             return {DEFAULT_USER: DEFAULT_USER}
-        try:
-            data = json.loads((self.root / USERS_FILE).read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            return {}
-        return {str(k): str(v) for k, v in data.items()} if isinstance(data, dict) else {}
+        with self._users.lock:
+            return dict(self._users.load())
 
     def user_for(self, header: Optional[str]) -> str:
         """The request's user: the `Comfy-User` header in multi-user mode (`default` when
@@ -87,13 +82,16 @@ class UserData:
             raise UserDataError(400, f"user names must not start with '{SYSTEM_PREFIX}'")
         if not self.multi_user:
             raise UserDataError(400, "this server has a single user; start it with --multi-user to add users")
-        with self._lock:
-            users = self.users()
+        with self._users.lock:
+            try:
+                users = self._users.load_for_change()
+            except StoreLocked as exc:
+                raise UserDataError(409, str(exc)) from None
             if name in users.values():
                 raise UserDataError(400, "Duplicate username.")
             user_id = re.sub(r"[^a-zA-Z0-9-_]+", "-", name).lstrip("_") + "_" + str(uuid.uuid4())
             users[user_id] = name
-            write_bytes_atomic(self.root / USERS_FILE, json.dumps(users, indent=1).encode("utf-8"))
+            self._users.save()
         return user_id
 
     def folder(self, user: str) -> Path:
@@ -113,15 +111,11 @@ class UserData:
             raise UserDataError(400, f"a file or folder name is at most {MAX_PART_BYTES} bytes")
         folder = self.folder(user)
         try:
-            if name.startswith(("/", "\\")):
-                raise UnsafePathError(f"'{name}' is an absolute path")
-            target = lexical_join(folder, name)
+            target = lexical_join(folder, name)  # refuses `..` and absolute paths
         except UnsafePathError as exc:
             raise UserDataError(403, str(exc)) from None
         folder.mkdir(parents=True, exist_ok=True)
-        root = folder.resolve()
-        resolved = target.resolve()
-        if resolved != root and root not in resolved.parents:
+        if not is_inside(folder.resolve(), target):
             raise UserDataError(403, f"'{name}' leads out of the user's folder")
         return target
 
@@ -133,10 +127,11 @@ class UserData:
         if not folder.is_dir():
             raise UserDataError(404, f"no folder '{directory}'")
         found = folder.rglob("*") if recurse else folder.glob("*")
+        root = self.folder(user).resolve()
         out: list[Union[str, list, dict]] = []
         for path in sorted(found):
             relative = path.relative_to(folder).as_posix()
-            if not path.is_file() or not self._visible(user, path) or any(p.startswith(".") for p in relative.split("/")):
+            if not path.is_file() or not _visible(root, path) or any(p.startswith(".") for p in relative.split("/")):
                 continue  # hidden files (.DS_Store, .gitkeep) are not listed, as in ComfyUI
             if full_info:
                 out.append(file_info(path, folder))
@@ -157,8 +152,9 @@ class UserData:
         if not folder.is_dir():
             raise UserDataError(400, f"'{relative}' is not a folder")
         out = []
+        resolved_root = root.resolve()
         for path in folder.rglob("*"):
-            if not self._visible(user, path):
+            if not _visible(resolved_root, path):
                 continue
             entry: dict = {"name": path.name, "path": path.relative_to(root).as_posix()}
             if path.is_dir():
@@ -176,14 +172,6 @@ class UserData:
         if not path.is_file():
             raise UserDataError(404, f"no file '{name}'")
         return path
-
-    def _visible(self, user: str, path: Path) -> bool:
-        """Listed: inside the user's folder (a symlink out is not) and not a write in progress."""
-        if path.name.startswith(".") and path.name.endswith(".tmp"):
-            return False
-        root = self.folder(user).resolve()
-        resolved = path.resolve()
-        return resolved == root or root in resolved.parents
 
     # -- writing ------------------------------------------------------------------------
 
@@ -225,46 +213,26 @@ class UserData:
         return dest_path
 
 
-NO_LINKS = (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EXDEV, errno.EMLINK)
+def _visible(root: Path, path: Path) -> bool:
+    """Listed: inside the user's (resolved) folder, a symlink out is not, and not a write
+    in progress."""
+    if path.name.startswith(".") and path.name.endswith(".tmp"):
+        return False
+    return is_inside(root, path)
 
 
-def _link_exclusive(source: Path, target: Path) -> bool:
-    """Hard-link source to target, failing if target exists; False where the file system
-    has no hard links (vfat, some network mounts)."""
-    try:
-        os.link(source, target)
-        return True
-    except OSError as exc:
-        if exc.errno in NO_LINKS:
-            return False
-        raise
+def _users_table(data: object) -> dict:
+    if not isinstance(data, dict):
+        raise UnreadableFile(f"{USERS_FILE} does not hold a JSON object")
+    return {str(k): str(v) for k, v in data.items()}
 
 
 def _move_exclusive(source: Path, target: Path) -> None:
-    if _link_exclusive(source, target):
+    """Rename without replacing: linked into place, or checked then renamed where the file
+    system has no hard links."""
+    if link_exclusive(source, target):
         source.unlink()
         return
     if target.exists():
         raise FileExistsError(str(target))
     os.rename(source, target)
-
-
-def write_bytes_atomic(path: Path, data: bytes, overwrite: bool = True) -> None:
-    """`path` gets `data` in one step; with overwrite=False an existing file is left alone
-    (FileExistsError)."""
-    fd, temp = tempfile.mkstemp(prefix=f".{path.name[:50]}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        if overwrite:
-            os.replace(temp, path)
-        elif not _link_exclusive(Path(temp), path):
-            with open(path, "xb") as out:  # no hard links here: exclusive create, then write
-                out.write(data)
-    finally:
-        try:
-            os.unlink(temp)
-        except FileNotFoundError:
-            pass

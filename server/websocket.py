@@ -37,7 +37,7 @@ async def websocket_handler(request: web.Request) -> web.WebSocketResponse:
                 client.offer(json.dumps(reply))
     finally:
         clients.remove(client)
-        if sid not in clients and LOGS in request.app:
+        if sid not in clients:  # not replaced by a reconnect with the same id
             request.app[LOGS].subscribe(sid, False)
     return ws
 

@@ -191,3 +191,17 @@ async def test_user_refusals_are_plain_strings_as_comfyuis_frontend_shows_them(t
         answer = await client.post("/users", json={"username": "__root"})
         assert answer.status == 400 and isinstance((await answer.json())["error"], str)
         assert (await client.get("/settings", headers={"Comfy-User": ""})).status == 401
+
+
+@async_test
+async def test_a_setting_that_could_not_be_written_is_not_served(tmp_path, monkeypatch):
+    async with make_client(tmp_path) as client:
+        await client.post("/settings/kept", json=1)
+
+        def disk_full(*_):
+            raise OSError(28, "No space left on device")
+
+        monkeypatch.setattr("server.json_files.write_bytes_atomic", disk_full)
+        assert (await client.post("/settings/lost", json=2)).status == 400
+        monkeypatch.undo()
+        assert await (await client.get("/settings")).json() == {"kept": 1}

@@ -8,6 +8,7 @@ UNet call. Options this sampler cannot apply stop sampling with their names.
 """
 from __future__ import annotations
 
+import copy
 import math
 from typing import Any, Callable, Optional
 
@@ -36,33 +37,52 @@ class Guidance:
         self.model_view = getattr(model, "model", None) if options else None
         self.positive, self.negative = positive, negative
 
+    def with_post(self, fn: Callable[[dict], torch.Tensor]) -> "Guidance":
+        """A copy that also runs `fn` after the mix and always predicts the negative
+        (a sampler that needs the unconditional prediction itself)."""
+        twin = copy.copy(self)
+        twin.post = self.post + [fn]
+        twin.keep_uncond_at_cfg1 = True
+        return twin
+
     def needs_uncond(self, has_negative: bool) -> bool:
         """cfg 1 makes the uncond term cancel (unless a hook wants it); no negative, nothing to guide with."""
         return has_negative and (not math.isclose(self.cfg, 1.0) or self.keep_uncond_at_cfg1)
 
     def combine(self, x: torch.Tensor, sigma: torch.Tensor, cond: torch.Tensor,
-                uncond: Optional[torch.Tensor]) -> torch.Tensor:
-        """The guided estimate of the clean latent from the two predictions."""
+                uncond: Optional[torch.Tensor], scale: Optional[float] = None, pre: bool = True) -> torch.Tensor:
+        """The guided estimate of the clean latent from the two predictions (`scale` instead
+        of the cfg for guiders that mix several; `pre=False` skips the pre-cfg hooks, which
+        such guiders run themselves once)."""
         if uncond is None:
             uncond = cond
-        if self.pre:
-            outs = [cond, uncond]
-            for fn in self.pre:
-                outs = fn({"conds": [self.positive, self.negative], "conds_out": outs, "cond_scale": self.cfg,
-                           "timestep": sigma, "input": x, "sigma": sigma, "model": self.model_view,
-                           "model_options": self.options})
-            cond, uncond = outs[0], outs[1]
+        cfg = self.cfg if scale is None else float(scale)
+        if pre:
+            cond, uncond = self.run_pre(x, sigma, [cond, uncond])[:2]
         if self.cfg_function is not None:
             result = x - self.cfg_function({
-                "cond": x - cond, "uncond": x - uncond, "cond_scale": self.cfg, "timestep": sigma, "input": x,
+                "cond": x - cond, "uncond": x - uncond, "cond_scale": cfg, "timestep": sigma, "input": x,
                 "sigma": sigma, "cond_denoised": cond, "uncond_denoised": uncond, "model": self.model_view,
                 "model_options": self.options, "input_cond": None, "input_uncond": None})
         else:
-            result = uncond + (cond - uncond) * self.cfg
+            result = uncond + (cond - uncond) * cfg
+        return self.run_post(x, sigma, result, cond, uncond, cfg)
+
+    def run_pre(self, x: torch.Tensor, sigma: torch.Tensor, outs: list) -> list:
+        """The pre-cfg hooks over every list's prediction."""
+        for fn in self.pre:
+            outs = fn({"conds": [self.positive, self.negative], "conds_out": outs, "cond_scale": self.cfg,
+                       "timestep": sigma, "input": x, "sigma": sigma, "model": self.model_view,
+                       "model_options": self.options})
+        return list(outs)
+
+    def run_post(self, x: torch.Tensor, sigma: torch.Tensor, result: torch.Tensor, cond: torch.Tensor,
+                 uncond: torch.Tensor, cfg: Optional[float] = None) -> torch.Tensor:
+        """The post-cfg hooks over the guided result."""
         for fn in self.post:
             result = fn({"denoised": result, "cond": self.positive, "uncond": self.negative, "model": self.model_view,
-                         "uncond_denoised": uncond, "cond_denoised": cond, "sigma": sigma, "cond_scale": self.cfg,
-                         "model_options": self.options, "input": x})
+                         "uncond_denoised": uncond, "cond_denoised": cond, "sigma": sigma,
+                         "cond_scale": self.cfg if cfg is None else cfg, "model_options": self.options, "input": x})
         return result
 
     def call(self, apply: Callable[..., torch.Tensor], x: torch.Tensor, sigma: torch.Tensor, c: dict,

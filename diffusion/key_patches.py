@@ -32,13 +32,18 @@ def unet_key_names(unet: torch.nn.Module) -> dict[str, str]:
     return found
 
 
+def transformer_name(param: str) -> str:
+    """A text-encoder parameter's name below ComfyUI's `clip_<name>.transformer.`: under
+    `text_model.`, except the projection, which sits beside it."""
+    return param if param.startswith(("text_model.", "text_projection.")) else "text_model." + param
+
+
 def clip_key_names(encoders: Iterable[Any]) -> dict[str, tuple[str, str]]:
     """ComfyUI key (clip_l.transformer.*) -> (encoder name, its parameter name)."""
     out = {}
     for spec in encoders:
         for param in spec.model.state_dict():
-            hf = param if param.startswith("text_model.") else "text_model." + param
-            out[f"clip_{spec.name}.transformer.{hf}"] = (spec.name, param)
+            out[f"clip_{spec.name}.transformer.{transformer_name(param)}"] = (spec.name, param)
     return out
 
 

@@ -7,9 +7,10 @@ Understood key layouts (after an optional PEFT `base_model.model.` prefix):
   `.lora_down.weight`, `.lora_up.weight` and `.alpha`;
 * diffusers: `unet.<module>`, `text_encoder.<module>`, `text_encoder_2.<module>` with
   `.lora.down/.lora.up` (older `.processor.to_q_lora.down`) or PEFT's `.lora_A/.lora_B`;
-* ComfyUI's own: `diffusion_model.<LDM module>`.
+* ComfyUI's own: `diffusion_model.<LDM module>`, `text_encoders.clip_<l|g|h>.transformer.<module>`.
 
-The delta of a module is `up @ down * alpha / rank` (alpha missing: scale 1).
+The delta of a module is `up @ down * alpha / rank` (alpha missing: scale 1); `.diff` and
+`.diff_b` entries (ComfyUI's extracted LoRAs) are full differences of a weight and its bias.
 """
 from __future__ import annotations
 
@@ -21,7 +22,8 @@ from typing import TYPE_CHECKING, Mapping, Optional
 import torch
 
 from .export import unet_ldm_names
-from .patching import WeightPatch, check_targets
+from .key_patches import transformer_name
+from .patching import DiffPatch, WeightPatch, check_targets
 
 if TYPE_CHECKING:  # pragma: no cover
     from .model import DiffusionModel
@@ -35,7 +37,7 @@ _PARTS = (
     (".lora.down.weight", "down"), (".lora.up.weight", "up"),
     ("_lora.down.weight", "down"), ("_lora.up.weight", "up"),
     (".lora_linear_layer.down.weight", "down"), (".lora_linear_layer.up.weight", "up"),
-    (".alpha", "alpha"),
+    (".alpha", "alpha"), (".diff", "diff"), (".diff_b", "diff_b"),
 )
 _PEFT_PREFIX = "base_model.model."
 _OLD_PROCESSOR = re.compile(r"\.processor\.(to_q|to_k|to_v|to_out)$")
@@ -46,6 +48,7 @@ class LoraTargets:
     """What a LoRA file's module names may point at: name -> (component, parameter)."""
 
     names: dict[str, tuple[str, str]] = field(default_factory=dict)
+    biases: set[tuple[str, str]] = field(default_factory=set)  # (component, parameter) of every bias
 
     def add(self, component: str, param: str, *aliases: str) -> None:
         for alias in aliases:
@@ -59,9 +62,11 @@ def _module_of(param: str) -> Optional[str]:
 def unet_targets(model: "DiffusionModel", targets: LoraTargets) -> None:
     """Every UNet weight under its diffusers and its original-layout names."""
     ldm = unet_ldm_names(model.unet)
-    for param, tensor in model.unet.state_dict().items():
+    for param in model.unet.state_dict():
+        if param.endswith(".bias"):
+            targets.biases.add(("unet", param))
         module = _module_of(param)
-        if module is None or tensor.ndim < 2:
+        if module is None:
             continue
         names = ["lora_unet_" + module.replace(".", "_"), "unet." + module, module]
         ldm_key = ldm.get(param)
@@ -77,13 +82,16 @@ def clip_targets(clip: "TextEncoder", targets: LoraTargets) -> None:
     for index, spec in enumerate(clip.encoders):
         kohya = f"lora_te{index + 1}_" if two else "lora_te_"
         folder = "text_encoder_2." if index == 1 else "text_encoder."
-        for param, tensor in spec.model.state_dict().items():
+        for param in spec.model.state_dict():
+            if param.endswith(".bias"):
+                targets.biases.add((spec.name, param))
             module = _module_of(param)
-            if module is None or tensor.ndim < 2:
+            if module is None:
                 continue
             hf = module if module.startswith("text_model.") else "text_model." + module
             bare = hf[len("text_model."):]
-            targets.add(spec.name, param, kohya + hf.replace(".", "_"), folder + hf, folder + bare)
+            comfy = f"text_encoders.clip_{spec.name}.transformer.{_module_of(transformer_name(param))}"
+            targets.add(spec.name, param, kohya + hf.replace(".", "_"), folder + hf, folder + bare, comfy)
 
 
 def group_lora(sd: Mapping[str, torch.Tensor]) -> tuple[dict[str, dict[str, torch.Tensor]], list[str]]:
@@ -136,7 +144,8 @@ def resolve_lora(
     groups, other = group_lora(sd)
     out = LoraPatches([], [], list(other))
     for base, parts in groups.items():
-        if "up" not in parts or "down" not in parts:
+        is_lora = "up" in parts and "down" in parts
+        if not (is_lora or "diff" in parts or "diff_b" in parts):
             out.unmatched.append(base)
             continue
         found = targets.names.get(base)
@@ -149,11 +158,17 @@ def resolve_lora(
         strength = strength_model if component == "unet" else strength_clip
         if strength == 0.0:
             continue
-        rank = parts["down"].shape[0]
-        alpha = parts.get("alpha")
-        scale = float(alpha) / rank if alpha is not None else 1.0
-        patch = WeightPatch(component, param, parts["up"], parts["down"], scale, float(strength))
-        (out.model if component == "unet" else out.clip).append(patch)
+        made = out.model if component == "unet" else out.clip
+        if is_lora:
+            rank = parts["down"].shape[0]
+            alpha = parts.get("alpha")
+            scale = float(alpha) / rank if alpha is not None else 1.0
+            made.append(WeightPatch(component, param, parts["up"], parts["down"], scale, float(strength)))
+        if "diff" in parts:
+            made.append(DiffPatch(component, param, parts["diff"], float(strength)))
+        bias = param[: -len(".weight")] + ".bias"
+        if "diff_b" in parts and (component, bias) in targets.biases:
+            made.append(DiffPatch(component, bias, parts["diff_b"], float(strength)))
     if model is not None:
         check_targets(model.unet, out.model)
     if clip is not None:

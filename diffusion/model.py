@@ -12,10 +12,15 @@ from typing import Any, Optional, Sequence
 import torch
 
 from .families import LATENT_SCALES
+from .gligen import applied as gligen_applied
 from .key_patches import KeyPatchable, unet_key_names
 from .model_options import PatchableModel
 from .patching import WeightPatch, patched
+from .unet_patches import UNetPatch
+from .unet_patches import applied as unet_patches_applied
 from .types import ModelFamily, PredictionType, UNetLike
+from .unclip import class_labels as unclip_class_labels
+from .unclip import is_unclip_unet, sdxl_pooled
 
 NUM_TRAIN_TIMESTEPS = 1000
 BETA_START, BETA_END = 0.00085, 0.012
@@ -62,6 +67,7 @@ class DiffusionModel(PatchableModel, KeyPatchable, UNetLike):
         self.dtype = dtype
         self.discrete_timesteps = True
         self.patches: tuple[WeightPatch, ...] = ()
+        self.unet_patches: tuple[UNetPatch, ...] = ()
         self._init_options()
 
     @property
@@ -73,6 +79,13 @@ class DiffusionModel(PatchableModel, KeyPatchable, UNetLike):
         """A MODEL value sharing this UNet, with `patches` added after the existing ones."""
         clone = self.clone()
         clone.patches = self.patches + tuple(patches)
+        return clone
+
+    def with_unet_patch(self, patch: UNetPatch) -> "DiffusionModel":
+        """A MODEL value sharing this UNet whose sampling runs with `patch` applied (after the
+        ones it already has)."""
+        clone = self.clone()
+        clone.unet_patches = self.unet_patches + (patch,)
         return clone
 
     def clone(self) -> "DiffusionModel":
@@ -89,9 +102,12 @@ class DiffusionModel(PatchableModel, KeyPatchable, UNetLike):
     def _own_state(self) -> dict[str, torch.Tensor]:
         return self.unet.state_dict()
 
-    def patched(self) -> contextlib.AbstractContextManager:
-        """Context in which the shared UNet carries this value's patches (see patching.py)."""
-        return patched(self.unet, self.patches)
+    @contextlib.contextmanager
+    def patched(self):
+        """Context in which the shared UNet carries this value's weight patches (patching.py)
+        and computes with its UNet patches (unet_patches.py)."""
+        with patched(self.unet, self.patches), unet_patches_applied(self.unet, self.unet_patches):
+            yield
 
     @property
     def pooled_dim(self) -> Optional[int]:
@@ -101,9 +117,18 @@ class DiffusionModel(PatchableModel, KeyPatchable, UNetLike):
         cfg = self.unet.config
         return int(cfg.projection_class_embeddings_input_dim - 6 * cfg.addition_time_embed_dim)
 
-    def sdxl_time_ids(self, batch: int, height: int, width: int) -> torch.Tensor:
-        """(orig_h, orig_w, crop_top, crop_left, target_h, target_w) in pixels, per row."""
-        ids = torch.tensor([height, width, 0, 0, height, width], dtype=torch.float32)
+    def sdxl_time_ids(self, batch: int, height: int, width: int, size: Optional[dict] = None) -> torch.Tensor:
+        """(orig_h, orig_w, crop_top, crop_left, target_h, target_w) in pixels, per row, from a
+        CLIPTextEncodeSDXL's sizes where given (the latent's size otherwise). A refiner's size
+        conditioning (it carries `aesthetic_score`) is (h, w, crop_top, crop_left, score)."""
+        size = size or {}
+        if "aesthetic_score" in size:
+            values = [size.get("height", height), size.get("width", width), size.get("crop_h", 0),
+                      size.get("crop_w", 0), size["aesthetic_score"]]
+        else:
+            values = [size.get("height", height), size.get("width", width), size.get("crop_h", 0),
+                      size.get("crop_w", 0), size.get("target_height", height), size.get("target_width", width)]
+        ids = torch.tensor([float(v) for v in values], dtype=torch.float32)
         return ids.unsqueeze(0).repeat(batch, 1)
 
     def apply_model(
@@ -113,11 +138,16 @@ class DiffusionModel(PatchableModel, KeyPatchable, UNetLike):
         context: torch.Tensor,
         pooled: Optional[torch.Tensor] = None,
         control: Optional[Sequence[tuple[Any, torch.Tensor, float]]] = None,
+        size_cond: Optional[dict] = None,
+        unclip: Optional[list] = None,
+        gligen: Optional[tuple] = None,
     ) -> torch.Tensor:
         """One UNet call (see UNetLike). SDXL without `pooled` gets zeros, as in ComfyUI.
 
         `control`: (ControlNet, hint pixels [n,3,8h,8w], strength) triples whose residuals
-        are summed into the UNet's skip connections."""
+        are summed into the UNet's skip connections. `size_cond`: SDXL's size conditioning
+        (diffusion/cond_extras.py); `unclip`, `gligen`: an unCLIP model's image embeddings and
+        GLIGEN's boxes, the extras of the conditioning this call runs."""
         n = x.shape[0]
         timestep = torch.as_tensor(timestep, dtype=torch.float32).reshape(-1)
         timestep = _batch(timestep, n, "timestep").to(self.device)
@@ -125,16 +155,22 @@ class DiffusionModel(PatchableModel, KeyPatchable, UNetLike):
         hidden = _batch(context, n, "context").to(self.device, self.dtype)
         kwargs: dict[str, Any] = {}
         if self.family == ModelFamily.SDXL:
+            if unclip:
+                pooled = sdxl_pooled(unclip, self.pooled_dim)
             if pooled is None:
                 pooled = torch.zeros(1, self.pooled_dim)
             h, w = x.shape[-2] * VAE_DOWNSCALE, x.shape[-1] * VAE_DOWNSCALE
             kwargs["added_cond_kwargs"] = {
                 "text_embeds": _batch(pooled, n, "pooled").to(self.device, self.dtype),
-                "time_ids": self.sdxl_time_ids(n, h, w).to(self.device, self.dtype),
+                "time_ids": self.sdxl_time_ids(n, h, w, size_cond).to(self.device, self.dtype),
             }
+        if is_unclip_unet(self.unet):
+            kwargs["class_labels"] = unclip_class_labels(self, unclip, n).to(self.device, self.dtype)
         if control:
             kwargs.update(self._control_residuals(sample, timestep, hidden, kwargs.get("added_cond_kwargs"), control))
-        with torch.inference_mode():
+        with torch.inference_mode(), gligen_applied(self.unet, gligen, sample.shape) as attention_kwargs:
+            if attention_kwargs is not None:
+                kwargs["cross_attention_kwargs"] = attention_kwargs
             out = self.unet(sample, timestep, encoder_hidden_states=hidden, return_dict=False, **kwargs)[0]
         return out.to(x.device, torch.float32)
 

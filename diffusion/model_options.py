@@ -20,6 +20,9 @@ HONOURED_OPTIONS = {"transformer_options", "sampler_cfg_function", "sampler_post
                     "denoise_mask_function"}
 
 
+HONOURED_OBJECTS = {"model_sampling"}  # ModelSampling* nodes: read by the denoiser
+
+
 def clone_model_options(options: dict) -> dict:
     """Dicts and lists copied, everything else (functions, tensors) shared."""
     def copy_value(value: Any) -> Any:
@@ -199,7 +202,7 @@ class PatchableModel:
         transformer = self.model_options.get("transformer_options", {})
         for section in ("patches", "patches_replace"):
             found += [f"{section}['{name}']" for name, value in transformer.get(section, {}).items() if value]
-        found += [f"object patch '{name}'" for name in self.object_patches]
+        found += [f"object patch '{name}'" for name in self.object_patches if name not in HONOURED_OBJECTS]
         found += [f"{kind} '{name}'" for kind, names in self.weight_hooks.items() for name in names]
         return found
 

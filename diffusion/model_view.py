@@ -14,8 +14,7 @@ from typing import Any, Optional
 import torch
 
 from .previews import LATENT_RGB
-from .regions import percent_to_sigma
-from .schedules import model_sigmas, sigma_to_t, t_to_sigma
+from .parameterization import DiscreteSchedule, EpsPrediction, Schedule, VPrediction
 from .types import ModelFamily, PredictionType
 
 
@@ -56,14 +55,28 @@ class LatentFormat:
 
 
 class ModelSampling:
-    """A discrete 1000-step schedule with eps or v prediction, in k-diffusion's sigma form."""
+    """A MODEL's noise schedule and parameterisation in k-diffusion's sigma form (ComfyUI's
+    `model_sampling` object): a Schedule (sigma table, sigma <-> UNet timestep) and a
+    prediction strategy (eps, v, x0, EDM, LCM) from diffusion/parameterization.py."""
 
-    sigma_data = 1.0
-
-    def __init__(self, alphas_cumprod: torch.Tensor, prediction: PredictionType) -> None:
-        self.sigmas = model_sigmas(alphas_cumprod)
+    def __init__(self, alphas_cumprod: Optional[torch.Tensor] = None, prediction: Any = PredictionType.EPSILON,
+                 schedule: Optional[Schedule] = None, strategy: Optional[EpsPrediction] = None) -> None:
+        self.schedule = schedule if schedule is not None else DiscreteSchedule(alphas_cumprod)
+        if strategy is None:
+            strategy = VPrediction() if PredictionType(prediction) == PredictionType.V_PREDICTION else EpsPrediction()
+        self.strategy = strategy
+        self.sigmas = self.schedule.sigmas
         self.log_sigmas = self.sigmas.log()
-        self.prediction = PredictionType(prediction)
+        self.prediction = (PredictionType.V_PREDICTION if isinstance(strategy, VPrediction)
+                           else PredictionType.EPSILON)
+
+    @property
+    def sigma_data(self) -> float:
+        return self.strategy.sigma_data
+
+    @property
+    def discrete(self) -> bool:
+        return self.schedule.discrete
 
     @property
     def sigma_min(self) -> torch.Tensor:
@@ -74,24 +87,21 @@ class ModelSampling:
         return self.sigmas[-1]
 
     def timestep(self, sigma: Any) -> torch.Tensor:
-        return sigma_to_t(sigma, self.sigmas)
+        return self.schedule.timestep(sigma)
 
     def sigma(self, timestep: Any) -> torch.Tensor:
-        return t_to_sigma(timestep, self.sigmas)
+        return self.schedule.sigma(timestep)
 
     def percent_to_sigma(self, percent: float) -> float:
-        return percent_to_sigma(percent, self.sigmas)
+        return self.schedule.percent_to_sigma(percent)
 
     def calculate_input(self, sigma: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
-        s = _column(sigma, noise)
-        return noise / torch.sqrt(s * s + self.sigma_data ** 2)
+        return self.strategy.calculate_input(_column(sigma, noise), noise)
 
     def calculate_denoised(self, sigma: torch.Tensor, model_output: torch.Tensor,
                            model_input: torch.Tensor) -> torch.Tensor:
-        s = _column(sigma, model_output)
-        if self.prediction == PredictionType.V_PREDICTION:
-            return model_input / (s * s + 1.0) - model_output * s / torch.sqrt(s * s + 1.0)
-        return model_input - model_output * s
+        return self.strategy.calculate_denoised(_column(sigma, model_output), model_output, model_input,
+                                                self.schedule)
 
     def noise_scaling(self, sigma: torch.Tensor, noise: torch.Tensor, latent_image: torch.Tensor,
                       max_denoise: bool = False) -> torch.Tensor:
@@ -164,11 +174,12 @@ class BaseModelView:
                     transformer_options: Optional[dict] = None, y: Optional[torch.Tensor] = None,
                     **_: Any) -> torch.Tensor:
         """The denoised estimate for x at sigma `t` (ComfyUI's convention: t is sigma)."""
-        sampling = self.model_sampling
+        sampling = self._owner.get_model_object("model_sampling")
         scaled = sampling.calculate_input(t, x)
         if c_concat is not None:
             scaled = torch.cat([scaled, c_concat.to(scaled)], dim=1)
-        timestep = sampling.timestep(t.detach().cpu()).round().to(x.device)
+        timestep = sampling.timestep(t.detach().cpu())
+        timestep = (timestep.round() if sampling.discrete else timestep).to(x.device)
         extra = {"control": control} if control else {}
         out = self._owner.apply_model(scaled, timestep, c_crossattn, y, **extra)
         return sampling.calculate_denoised(t, out.to(x.dtype), x)

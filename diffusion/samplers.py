@@ -37,6 +37,14 @@ from diffusion.samplers_dpmpp import (
     sample_dpmpp_3m_sde,
     sample_dpmpp_sde,
 )
+from diffusion.samplers_extra import (
+    sample_er_sde,
+    sample_euler_ancestral_cfg_pp,
+    sample_euler_cfg_pp,
+    sample_euler_cfg_pp_alternative,
+    sample_lcm_upscale,
+)
+from diffusion.samplers_sa import sample_sa_solver, sample_sa_solver_pece
 from diffusion.samplers_unipc import sample_uni_pc, sample_uni_pc_bh2
 
 __all__ = [
@@ -53,17 +61,19 @@ __all__ = [
 
 _G, _B = "gaussian", "brownian"
 
-# In ComfyUI's KSampler order (its cfg_pp and ipndm_v variants are not implemented).
+# In ComfyUI's KSampler order (of its cfg_pp variants the Euler ones are implemented).
 SAMPLERS: dict[str, SamplerSpec] = {
     "euler": SamplerSpec(sample_euler),
+    "euler_cfg_pp": SamplerSpec(sample_euler_cfg_pp, needs_uncond=True),
     "euler_ancestral": SamplerSpec(sample_euler_ancestral, noise=_G),
+    "euler_ancestral_cfg_pp": SamplerSpec(sample_euler_ancestral_cfg_pp, noise=_G, needs_uncond=True),
     "heun": SamplerSpec(sample_heun),
     "heunpp2": SamplerSpec(sample_heunpp2),
     "dpm_2": SamplerSpec(sample_dpm_2, discard_penultimate_sigma=True),
     "dpm_2_ancestral": SamplerSpec(sample_dpm_2_ancestral, noise=_G, discard_penultimate_sigma=True),
     "lms": SamplerSpec(sample_lms),
     "dpm_fast": SamplerSpec(sample_dpm_fast),
-    "dpm_adaptive": SamplerSpec(sample_dpm_adaptive),
+    "dpm_adaptive": SamplerSpec(sample_dpm_adaptive, noise=_G),
     "dpmpp_2s_ancestral": SamplerSpec(sample_dpmpp_2s_ancestral, noise=_G),
     "dpmpp_sde": SamplerSpec(sample_dpmpp_sde, noise=_B),
     "dpmpp_sde_gpu": SamplerSpec(sample_dpmpp_sde, noise=_B),
@@ -76,6 +86,9 @@ SAMPLERS: dict[str, SamplerSpec] = {
     "lcm": SamplerSpec(sample_lcm, noise=_G),
     "ipndm": SamplerSpec(sample_ipndm),
     "deis": SamplerSpec(sample_deis),
+    "er_sde": SamplerSpec(sample_er_sde, noise=_G),
+    "sa_solver": SamplerSpec(sample_sa_solver, noise=_G),
+    "sa_solver_pece": SamplerSpec(sample_sa_solver_pece, noise=_G),
     # ComfyUI's "ddim" is Euler, re-noising an inpainting mask's kept area with seed+1 noise.
     "ddim": SamplerSpec(sample_euler, inpaint_noise_offset=1),
     "uni_pc": SamplerSpec(sample_uni_pc, discard_penultimate_sigma=True),
@@ -84,10 +97,16 @@ SAMPLERS: dict[str, SamplerSpec] = {
 
 SAMPLER_NAMES: list[str] = list(SAMPLERS)
 
+# Offered only by SAMPLER nodes (SamplerEulerCFGpp "alternative", SamplerLCMUpscale).
+NODE_ONLY_SAMPLERS: dict[str, SamplerSpec] = {
+    "euler_cfg_pp_alternative": SamplerSpec(sample_euler_cfg_pp_alternative, needs_uncond=True),
+    "lcm_upscale": SamplerSpec(sample_lcm_upscale, noise=_G),
+}
+
 
 def get_sampler(name: str) -> SamplerSpec:
     """The registry entry for a ComfyUI sampler name, with an error that lists the choices."""
     try:
-        return SAMPLERS[name]
+        return SAMPLERS[name] if name in SAMPLERS else NODE_ONLY_SAMPLERS[name]
     except KeyError:
         raise ValueError(f"unknown sampler {name!r}; expected one of {SAMPLER_NAMES}") from None

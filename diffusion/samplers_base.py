@@ -36,6 +36,7 @@ class SamplerSpec:
     noise: str = "none"  # "none", "gaussian" (fresh draws) or "brownian" (SDE, consistent increments)
     discard_penultimate_sigma: bool = False  # ComfyUI schedules one step more and drops sigma[-2]
     inpaint_noise_offset: int | None = None  # ddim: re-noise the kept region with seed+1 noise
+    needs_uncond: bool = False  # CFG++: the function takes `uncond`, the latest unconditional prediction
 
 
 class GaussianNoiseSampler:

@@ -239,34 +239,54 @@ def sample_dpm_fast(
 def sample_dpm_adaptive(
     denoiser: Denoise, x: torch.Tensor, sigmas: torch.Tensor, *,
     noise_sampler: Optional[NoiseSampler] = None, callback: Optional[StepCallback] = None,
-    rtol: float = 0.05, atol: float = 0.0078, h_init: float = 0.05, accept_safety: float = 0.81,
+    order: int = 3, rtol: float = 0.05, atol: float = 0.0078, h_init: float = 0.05, pcoeff: float = 0.0,
+    icoeff: float = 1.0, dcoeff: float = 0.0, accept_safety: float = 0.81, eta: float = 0.0,
     max_evals: int = 10_000,
 ) -> torch.Tensor:
-    """DPM-Solver-12/23 with step-size control (embedded 2nd/3rd order error estimate).
+    """DPM-Solver-12/23 with step-size control (embedded lower-order error estimate and a
+    PID controller on the inverse error, softened by atan; the defaults are integral-only).
 
     Like ComfyUI it only uses sigmas[0] and the smallest non-zero sigma; the number of
-    steps follows from the tolerances. Step total in callbacks is the schedule's length
-    (or more, once exceeded).
+    steps follows from the tolerances. With eta > 0 each accepted step ends with ancestral
+    noise. Step total in callbacks is the schedule's length (or more, once exceeded).
     """
     if len(sigmas) < 2:
         return x
+    if order not in (2, 3):
+        raise ValueError(f"dpm_adaptive order must be 2 or 3, got {order}")
     sigma_max, sigma_min = _sigma_range(sigmas)
     lam, lam_end = -math.log(sigma_max), -math.log(sigma_min)
     eps_fn = _EpsModel(denoiser)
     h = h_init
+    b1, b2, b3 = (pcoeff + icoeff + dcoeff) / order, -(pcoeff + 2 * dcoeff) / order, dcoeff / order
+    inv_errors: list[float] = []
     x_prev = x
     step, nominal = 0, len(sigmas) - 1
     while lam < lam_end - 1e-5 and eps_fn.nfe < max_evals:
         lam_next = min(lam_end, lam + h)
+        up, lam_down = 0.0, lam_next
+        if eta:
+            down, up = ancestral_step(_sig(lam), _sig(lam_next), eta)
+            lam_down = -math.log(down) if down > 0 else lam_next
         eps, denoised = eps_fn(x, lam)
         cache: dict[float, torch.Tensor] = {}
-        x_low = _dpm_solver_step(eps_fn, x, eps, lam, lam_next, 2, cache, r1=1 / 3)
-        x_high = _dpm_solver_step(eps_fn, x, eps, lam, lam_next, 3, cache)
+        if order == 2:
+            x_low = _dpm_solver_step(eps_fn, x, eps, lam, lam_down, 1, cache)
+            x_high = _dpm_solver_step(eps_fn, x, eps, lam, lam_down, 2, cache)
+        else:
+            x_low = _dpm_solver_step(eps_fn, x, eps, lam, lam_down, 2, cache, r1=1 / 3)
+            x_high = _dpm_solver_step(eps_fn, x, eps, lam, lam_down, 3, cache)
         delta = torch.maximum(torch.full_like(x_low, atol), rtol * torch.maximum(x_low.abs(), x_prev.abs()))
         error = float(torch.linalg.vector_norm((x_low - x_high) / delta)) / math.sqrt(x.numel())
-        # integral-only step-size controller for a 3rd-order method, softened by atan
-        factor = 1 + math.atan((1 / (error + 1e-8)) ** (1 / 3) - 1)
+        inverse = 1 / (error + 1e-8)
+        if not inv_errors:
+            inv_errors = [inverse, inverse, inverse]
+        inv_errors[0] = inverse
+        factor = 1 + math.atan(inv_errors[0] ** b1 * inv_errors[1] ** b2 * inv_errors[2] ** b3 - 1)
         if factor >= accept_safety:
+            inv_errors[2], inv_errors[1] = inv_errors[1], inv_errors[0]
+            if up and noise_sampler is not None:
+                x_high = x_high + noise_sampler(_sig(lam), _sig(lam_next)) * up
             x_prev, x, lam = x_low, x_high, lam_next
             report(callback, step, max(nominal, step + 1), x, denoised, _sig(lam))
             step += 1

@@ -12,9 +12,11 @@ from typing import Callable, Optional, Sequence
 import torch
 import torch.nn.functional as F
 
-from diffusion.denoiser import MaskedDenoiser, ModelDenoiser
+from diffusion.denoiser import Denoiser, MaskedDenoiser, ModelDenoiser, sampling_of
+from diffusion.guiders import CFGGuide, Guide
+from diffusion.samplers_extra import UncondHolder, scaled_noise
 from diffusion.samplers import SAMPLER_NAMES, BrownianNoiseSampler, GaussianNoiseSampler, SamplerSpec, get_sampler
-from diffusion.schedules import SCHEDULER_NAMES, compute_sigmas, model_sigmas
+from diffusion.schedules import SCHEDULER_NAMES, compute_sigmas
 from diffusion.types import Conditioning, StepCallback, UNetLike
 
 __all__ = ["SAMPLER_NAMES", "SCHEDULER_NAMES", "prepare_noise", "calculate_sigmas", "sample", "sample_sigmas"]
@@ -53,7 +55,7 @@ def calculate_sigmas(
     full = steps if denoise > 0.9999 else int(steps / denoise)
     if spec.discard_penultimate_sigma:
         full += 1
-    sigmas = compute_sigmas(model_sigmas(model.alphas_cumprod), scheduler, full)
+    sigmas = compute_sigmas(sampling_of(model).sigmas, scheduler, full)
     if spec.discard_penultimate_sigma:
         sigmas = torch.cat([sigmas[:-2], sigmas[-1:]])
     return sigmas if denoise > 0.9999 else sigmas[-(steps + 1):]
@@ -135,6 +137,14 @@ class GuidedDenoise:
         return self.fn(x, s.to(x.device))
 
 
+def accepts(fn: Callable, name: str) -> bool:
+    """Whether a sampler function takes the keyword `name`."""
+    import inspect
+
+    params = inspect.signature(fn).parameters
+    return name in params or any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+
+
 def _patched(model: UNetLike) -> contextlib.AbstractContextManager:
     """The model's weight patches (LoRA) for the whole loop; models without any: nothing."""
     patched = getattr(model, "patched", None)
@@ -196,10 +206,14 @@ def sample_sigmas(
     callback: StepCallback | None = None,
     batch_index: Sequence[int] | None = None,
     denoiser: Optional[Callable[[torch.Tensor, float], torch.Tensor]] = None,
+    guide: Optional[Guide] = None,
+    sampler_options: Optional[dict] = None,
 ) -> torch.Tensor:
     """Sample along given sigmas from given starting noise (custom sampling graphs and
     ComfyUI's comfy.sample calls come in here); same space in and out as `sample`.
-    `denoiser` replaces the model's guided denoiser (a custom guider)."""
+    `guide` replaces classifier-free guidance of positive against negative (a GUIDER
+    node's); `denoiser` replaces the whole guided denoiser (a pack's own guider).
+    `sampler_options` are a SAMPLER node's settings (eta, s_noise, order, ...)."""
     if len(sigmas) < 2:
         return latent.clone()
     spec = sampler
@@ -208,7 +222,7 @@ def sample_sigmas(
     clean = latent.to(device, torch.float32) * scale
     noise = noise.to(device, torch.float32)
     sigmas = sigmas.to(torch.float32).cpu()
-    sigma0, sigma_max = float(sigmas[0]), float(model_sigmas(model.alphas_cumprod)[-1])
+    sigma0, sigma_max = float(sigmas[0]), float(sampling_of(model).sigmas[-1])
     full = math.isclose(sigma0, sigma_max, rel_tol=1e-5) or sigma0 > sigma_max
     x = clean + noise * (math.sqrt(1.0 + sigma0**2) if full else sigma0)
 
@@ -217,7 +231,16 @@ def sample_sigmas(
     extra_channels = int(getattr(model, "in_channels", clean.shape[1])) - clean.shape[1]
     if extra_channels > 0:
         concat = InpaintConcat(clean, mask, scale, extra_channels)
-    if denoiser is None:
+    options = dict(sampler_options or {})
+    if spec.needs_uncond:
+        holder = UncondHolder()
+        options["uncond"] = holder
+        if guide is None:
+            guide = CFGGuide(model, positive, negative, cfg)
+        guide = guide.with_post(holder.hook)
+    if denoiser is None and guide is not None:
+        denoiser = Denoiser(model, guide, concat=concat)
+    elif denoiser is None:
         denoiser = ModelDenoiser(model, positive, negative, cfg, concat=concat)
     if mask is not None:
         kept_noise = noise
@@ -232,8 +255,13 @@ def sample_sigmas(
     elif spec.noise == "brownian":
         noise_sampler = BrownianNoiseSampler(x, seed)
 
+    if "s_noise" in options and not accepts(spec.fn, "s_noise"):
+        noise_sampler = scaled_noise(noise_sampler, float(options.pop("s_noise")))
+    unknown = [key for key in options if not accepts(spec.fn, key)]
+    if unknown:
+        raise ValueError(f"sampler options {unknown} are not supported by this sampler")
     with _patched(model):
-        out = spec.fn(denoiser, x, sigmas, noise_sampler=noise_sampler, callback=callback)
+        out = spec.fn(denoiser, x, sigmas, noise_sampler=noise_sampler, callback=callback, **options)
     result = out / scale
     if mask is not None:
         assert isinstance(denoiser, MaskedDenoiser)

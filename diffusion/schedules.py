@@ -147,7 +147,7 @@ def _beta_ppf(q: float, a: float, b: float) -> float:
     return 0.5 * (lo + hi)
 
 
-def _beta(sigmas: torch.Tensor, steps: int, alpha: float = 0.6, beta: float = 0.6) -> torch.Tensor:
+def beta_sigmas(sigmas: torch.Tensor, steps: int, alpha: float = 0.6, beta: float = 0.6) -> torch.Tensor:
     """Timesteps at quantiles of Beta(alpha, beta) (Lee et al. 2024), more steps at both ends.
 
     Repeated timesteps are dropped, so very many steps can give fewer sigmas.
@@ -178,7 +178,7 @@ _SCHEDULERS: dict[str, Callable[[torch.Tensor, int], torch.Tensor]] = {
     "sgm_uniform": lambda s, n: _normal(s, n, sgm=True),
     "simple": _simple,
     "ddim_uniform": _ddim_uniform,
-    "beta": _beta,
+    "beta": beta_sigmas,
     "kl_optimal": _kl_optimal,
 }
 

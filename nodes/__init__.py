@@ -1,8 +1,11 @@
 """Typed node classes and their registry. Importing this package registers the core nodes."""
 from . import (  # noqa: F401
     conditioning, conditioning_regions, controlnet_nodes, detailer_nodes, faceswap_extras, faceswap_nodes, image_nodes,
-    image_utils, latent, latent_utils, loaders, mask_nodes, region_nodes, sampling, upscale_nodes, vae_nodes,
+    image_utils, latent, latent_utils, loaders, mask_nodes, model_merging, model_saving, region_nodes, sampling,
+    upscale_nodes, vae_nodes,
 )
+from . import custom_sampling, model_merging_blocks, model_sampling_nodes, sampler_nodes, sigma_nodes  # noqa: F401
+from . import clip_vision_nodes, image_ops, latent_math, mask_ops, primitive_nodes, string_nodes  # noqa: F401
 from .registry import REGISTRY, Node, NodeRegistry, object_info, register_node  # noqa: F401
 
 

@@ -5,6 +5,7 @@ import torch
 import torch.nn.functional as F
 
 UPSCALE_METHODS = ["nearest-exact", "bilinear", "area", "bicubic"]
+IMAGE_UPSCALE_METHODS = UPSCALE_METHODS + ["lanczos"]  # lanczos: pixels only, through Pillow
 CROP_METHODS = ["disabled", "center"]
 
 
@@ -22,10 +23,12 @@ def center_crop_to_aspect(samples: torch.Tensor, width: int, height: int) -> tor
 
 def resize(samples: torch.Tensor, width: int, height: int, method: str, crop: str = "disabled") -> torch.Tensor:
     """Resize [B,C,H,W] to height x width with one of UPSCALE_METHODS."""
-    if method not in UPSCALE_METHODS:
+    if method not in IMAGE_UPSCALE_METHODS:
         raise ValueError(f"unknown upscale method '{method}'")
     if crop == "center":
         samples = center_crop_to_aspect(samples, width, height)
+    if method == "lanczos":
+        return _lanczos(samples, width, height)
     mode = method
     kwargs = {"align_corners": False} if method in ("bilinear", "bicubic") else {}
     out = F.interpolate(samples.float(), size=(height, width), mode=mode, **kwargs)
@@ -41,3 +44,16 @@ def fill_missing_side(old_w: int, old_h: int, width: int, height: int, multiple:
     elif height == 0:
         height = max(multiple, round(old_h * width / old_w / multiple) * multiple)
     return width, height
+
+
+def _lanczos(samples: torch.Tensor, width: int, height: int) -> torch.Tensor:
+    """Pillow's Lanczos filter, channel by channel, on float pixels."""
+    import numpy as np
+    from PIL import Image
+
+    out = torch.empty(samples.shape[0], samples.shape[1], height, width, dtype=torch.float32)
+    for b in range(samples.shape[0]):
+        for c in range(samples.shape[1]):
+            plane = Image.fromarray(samples[b, c].float().cpu().numpy(), mode="F")
+            out[b, c] = torch.from_numpy(np.asarray(plane.resize((width, height), Image.LANCZOS)))
+    return out.to(samples.dtype)

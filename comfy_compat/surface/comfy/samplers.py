@@ -108,11 +108,18 @@ def sampler_object(name: str) -> KSAMPLER:
 def _run(model: Any, noise: torch.Tensor, positive: Any, negative: Any, cfg: float, sampler: Any,
          sigmas: torch.Tensor, latent_image: Optional[torch.Tensor], denoise_mask: Any, callback: Any,
          seed: Optional[int], denoiser: Optional[Callable] = None) -> torch.Tensor:
-    spec = sampler.spec if isinstance(sampler, KSAMPLER) else get_sampler(str(sampler))
+    from diffusion.custom_sampling import sampler_value
+
+    if isinstance(sampler, KSAMPLER):  # a pack's function has its options bound already
+        spec = sampler.spec
+        options = sampler.extra_options if isinstance(sampler.sampler_function, SamplerSpec) else {}
+    else:
+        spec, options = sampler_value(sampler)
     latent = latent_image if latent_image is not None else torch.zeros_like(noise)
     return studio_sampling.sample_sigmas(model, latent, positive, negative or [], cfg=cfg, sigmas=sigmas,
-                                         noise=noise, seed=seed or 0, sampler=spec, noise_mask=denoise_mask,
-                                         callback=_step_reporter(callback), denoiser=denoiser)
+                                         noise=noise, seed=seed or 0, sampler=spec, sampler_options=options,
+                                         noise_mask=denoise_mask, callback=_step_reporter(callback),
+                                         denoiser=denoiser)
 
 
 class CFGGuider:

@@ -1,0 +1,138 @@
+"""Pixel maths of the image and mask nodes: Gaussian blur and sharpen, blend modes, YUV,
+mask growth and feathering, and masked pasting. Images are [B,H,W,C] floats in 0..1,
+masks [B,H,W]."""
+from __future__ import annotations
+
+from typing import Callable, Optional
+
+import torch
+import torch.nn.functional as F
+
+
+def gaussian_kernel(size: int, sigma: float) -> torch.Tensor:
+    """A normalised size x size Gaussian."""
+    offsets = torch.arange(size, dtype=torch.float32) - (size - 1) / 2
+    row = torch.exp(-(offsets ** 2) / (2 * sigma ** 2))
+    kernel = torch.outer(row, row)
+    return kernel / kernel.sum()
+
+
+def convolve(image: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
+    """Each channel of [B,H,W,C] convolved with a [k,k] kernel, edges reflected."""
+    channels = image.shape[-1]
+    pad = kernel.shape[-1] // 2
+    x = image.movedim(-1, 1)
+    x = F.pad(x, (pad, pad, pad, pad), mode="reflect") if pad else x
+    weight = kernel.to(x).expand(channels, 1, *kernel.shape)
+    return F.conv2d(x, weight, groups=channels).movedim(1, -1)
+
+
+def blur(image: torch.Tensor, radius: int, sigma: float) -> torch.Tensor:
+    if radius <= 0:
+        return image
+    return convolve(image, gaussian_kernel(2 * radius + 1, sigma))
+
+
+def sharpen(image: torch.Tensor, radius: int, sigma: float, alpha: float) -> torch.Tensor:
+    """Unsharp kernel: minus a Gaussian scaled by 10 * alpha, its centre raised so the kernel
+    sums to one; the result is clamped."""
+    if radius <= 0:
+        return image
+    kernel = gaussian_kernel(2 * radius + 1, sigma) * -(alpha * 10)
+    centre = radius
+    kernel[centre, centre] = kernel[centre, centre] - kernel.sum() + 1.0
+    return convolve(image, kernel).clamp(0, 1)
+
+
+def _soft_light(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    g = torch.where(a <= 0.25, ((16 * a - 12) * a + 4) * a, torch.sqrt(a))
+    return torch.where(b <= 0.5, a - (1 - 2 * b) * a * (1 - a), a + (2 * b - 1) * (g - a))
+
+
+BLEND_MODES: dict[str, Callable[[torch.Tensor, torch.Tensor], torch.Tensor]] = {
+    "normal": lambda a, b: b,
+    "multiply": lambda a, b: a * b,
+    "screen": lambda a, b: 1 - (1 - a) * (1 - b),
+    "overlay": lambda a, b: torch.where(a <= 0.5, 2 * a * b, 1 - 2 * (1 - a) * (1 - b)),
+    "soft_light": _soft_light,
+    "difference": lambda a, b: a - b,
+}
+
+
+def blend(image1: torch.Tensor, image2: torch.Tensor, factor: float, mode: str) -> torch.Tensor:
+    """image1 mixed with `mode(image1, image2)` by factor, clamped."""
+    blended = BLEND_MODES[mode](image1, image2)
+    return (image1 * (1 - factor) + blended * factor).clamp(0, 1)
+
+
+def rgb_to_yuv(image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Y, U (Cb) and V (Cr) planes, BT.601 with chroma centred on 0.5, each [B,H,W]."""
+    r, g, b = image[..., 0], image[..., 1], image[..., 2]
+    y = 0.299 * r + 0.587 * g + 0.114 * b
+    return y, (b - y) * 0.564 + 0.5, (r - y) * 0.713 + 0.5
+
+
+def yuv_to_rgb(y: torch.Tensor, u: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+    r = y + 1.403 * (v - 0.5)
+    g = y - 0.714 * (v - 0.5) - 0.344 * (u - 0.5)
+    b = y + 1.773 * (u - 0.5)
+    return torch.stack([r, g, b], dim=-1)
+
+
+def grow(mask: torch.Tensor, pixels: int, tapered_corners: bool) -> torch.Tensor:
+    """Dilate (pixels > 0) or erode (pixels < 0) a [B,H,W] mask one pixel at a time with a
+    3x3 neighbourhood; tapered corners use the plus-shaped one."""
+    x = mask.unsqueeze(1)
+    sign = 1.0 if pixels >= 0 else -1.0
+    x = x * sign
+    for _ in range(abs(pixels)):
+        padded = F.pad(x, (1, 1, 1, 1), mode="replicate")
+        if tapered_corners:
+            centre = padded[..., 1:-1, 1:-1]
+            x = torch.stack([centre, padded[..., :-2, 1:-1], padded[..., 2:, 1:-1],
+                             padded[..., 1:-1, :-2], padded[..., 1:-1, 2:]]).amax(0)
+        else:
+            x = F.max_pool2d(padded, 3, stride=1)
+    return (x * sign).squeeze(1)
+
+
+def feather(mask: torch.Tensor, left: int, top: int, right: int, bottom: int) -> torch.Tensor:
+    """Fade the mask linearly to zero over the given number of pixels at each edge."""
+    out = mask.clone()
+    height, width = out.shape[-2:]
+    left, right, top, bottom = min(left, width), min(right, width), min(top, height), min(bottom, height)
+    for i in range(left):
+        out[..., :, i] *= (i + 1.0) / left
+    for i in range(right):
+        out[..., :, -i - 1] *= (i + 1.0) / right
+    for i in range(top):
+        out[..., i, :] *= (i + 1.0) / top
+    for i in range(bottom):
+        out[..., -i - 1, :] *= (i + 1.0) / bottom
+    return out
+
+
+def paste(destination: torch.Tensor, source: torch.Tensor, x: int, y: int,
+          mask: Optional[torch.Tensor] = None) -> torch.Tensor:
+    """`source` [B,C,h,w] laid over a copy of `destination` [B,C,H,W] with its top-left at
+    (x, y) (either may be negative or past the edge: what falls outside is dropped), weighted
+    by `mask` [B,h,w] (1 = source) where given."""
+    out = destination.clone()
+    source = source.to(out)
+    if source.shape[0] != out.shape[0]:
+        source = source.repeat((out.shape[0] + source.shape[0] - 1) // source.shape[0], 1, 1, 1)[:out.shape[0]]
+    weight = torch.ones_like(source[:, :1]) if mask is None else mask.to(out).reshape(-1, 1, *mask.shape[-2:])
+    if weight.shape[-2:] != source.shape[-2:]:
+        weight = F.interpolate(weight, size=source.shape[-2:], mode="bilinear")
+    if weight.shape[0] != out.shape[0]:
+        weight = weight.repeat((out.shape[0] + weight.shape[0] - 1) // weight.shape[0], 1, 1, 1)[:out.shape[0]]
+    height, width = out.shape[-2:]
+    top, left = max(y, 0), max(x, 0)
+    bottom, right = min(y + source.shape[-2], height), min(x + source.shape[-1], width)
+    if bottom <= top or right <= left:
+        return out
+    src = (slice(top - y, bottom - y), slice(left - x, right - x))
+    w = weight[..., src[0], src[1]]
+    region = out[..., top:bottom, left:right]
+    out[..., top:bottom, left:right] = w * source[..., src[0], src[1]] + (1 - w) * region
+    return out

@@ -110,14 +110,24 @@ class MaskedDenoiser:
     the estimate there is the original latent. mask: 1 = regenerate, 0 = keep.
     """
 
-    def __init__(self, inner, latent: torch.Tensor, noise: torch.Tensor, mask: torch.Tensor) -> None:
+    def __init__(self, inner, latent: torch.Tensor, noise: torch.Tensor, mask: torch.Tensor,
+                 mask_function: Optional[Callable] = None, mask_options: Optional[dict] = None) -> None:
         self.inner, self.latent, self.noise, self.mask = inner, latent, noise, mask
+        # A MODEL's denoise_mask_function (Differential Diffusion) picks the mask per step.
+        self.mask_function, self.mask_options = mask_function, mask_options or {}
+
+    def mask_at(self, sigma: float | torch.Tensor) -> torch.Tensor:
+        if self.mask_function is None:
+            return self.mask
+        sigma = torch.as_tensor(sigma, dtype=torch.float32).reshape(-1)
+        return self.mask_function(sigma, self.mask, extra_options=self.mask_options).to(self.mask)
 
     def noised_latent(self, sigma: float | torch.Tensor) -> torch.Tensor:
         s = torch.as_tensor(sigma, dtype=self.latent.dtype, device=self.latent.device).reshape(-1)
         return self.latent + self.noise * s.view(-1, *([1] * (self.latent.ndim - 1)))
 
     def __call__(self, x: torch.Tensor, sigma: float | torch.Tensor) -> torch.Tensor:
-        keep = 1.0 - self.mask
-        x = x * self.mask + self.noised_latent(sigma) * keep
-        return self.inner(x, sigma) * self.mask + self.latent * keep
+        mask = self.mask_at(sigma)
+        keep = 1.0 - mask
+        x = x * mask + self.noised_latent(sigma) * keep
+        return self.inner(x, sigma) * mask + self.latent * keep

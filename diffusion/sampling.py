@@ -247,7 +247,9 @@ def sample_sigmas(
         if spec.inpaint_noise_offset is not None:
             offset_seed = (int(seed) + spec.inpaint_noise_offset) % 2**64
             kept_noise = prepare_noise(latent, offset_seed, batch_index).to(device)
-        denoiser = MaskedDenoiser(denoiser, clean, kept_noise, mask)
+        mask_function = (getattr(model, "model_options", None) or {}).get("denoise_mask_function")
+        mask_options = {"model": model, "sigmas": sigmas, "model_sampling": sampling_of(model)}
+        denoiser = MaskedDenoiser(denoiser, clean, kept_noise, mask, mask_function, mask_options)
 
     noise_sampler = None
     if spec.noise == "gaussian":

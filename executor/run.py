@@ -111,7 +111,7 @@ class Executor:
 
         def emit(kind: str, data: dict) -> None:
             payload = {**data, "prompt_id": prompt_id}
-            if kind not in ("progress", "preview", "executing"):
+            if kind not in ("progress", "preview", "image", "executing"):
                 result.messages.append((kind, {**payload, "timestamp": int(time.time() * 1000)}))
             if on_event is not None:
                 on_event(kind, payload)
@@ -278,6 +278,7 @@ class _Run:
             want_previews=bool(extra.get("preview_method")) and extra.get("preview_method") != "none",
             extra_data=extra,
             request_interrupt=executor.interrupt_event.set,
+            on_image=lambda image: self.emit("image", {"node": node_id, "image": image}),
         )
 
     def _run_node(self, node_id: str) -> None:

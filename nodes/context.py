@@ -28,6 +28,7 @@ class NodeContext:
     want_previews: bool = False
     extra_data: dict = field(default_factory=dict)  # the prompt's extra_data (client id, tokens, ...)
     request_interrupt: Callable[[], None] = field(default=lambda: None)  # node code stopping the prompt
+    on_image: Optional[Callable[[Any], None]] = None  # a full image for the prompt's client (binary frame)
 
     def check_interrupted(self) -> None:
         if self.is_interrupted():
@@ -37,3 +38,9 @@ class NodeContext:
         """Step `value` of `total` done; `preview` is an optional PIL image of the latent."""
         if self.on_progress is not None:
             self.on_progress(value, total, preview)
+
+    def send_image(self, image: Any) -> None:
+        """Send a PIL image, losslessly, to the client that queued the prompt (nothing is
+        saved; without a client it goes nowhere)."""
+        if self.on_image is not None:
+            self.on_image(image)

@@ -174,12 +174,16 @@ class Folders:
         return getattr(self, kind)
 
     def list_input_images(self) -> list[str]:
-        if not self.input.is_dir():
+        return self.list_files("input", IMAGE_EXTENSIONS)
+
+    def list_files(self, kind: str, extensions: Iterable[str]) -> list[str]:
+        """Files under the input, output or temp folder with one of the extensions, as
+        relative paths."""
+        root, wanted = self.by_type(kind), tuple(extensions)
+        if not root.is_dir():
             return []
-        found = []
-        for path in self.input.rglob("*"):
-            if path.is_file() and path.suffix.lower() in IMAGE_EXTENSIONS:
-                found.append(path.relative_to(self.input).as_posix())
+        found = [path.relative_to(root).as_posix() for path in root.rglob("*")
+                 if path.is_file() and path.suffix.lower() in wanted]
         return sorted(found, key=str.lower)
 
 

@@ -13,7 +13,6 @@ from PIL.PngImagePlugin import PngInfo
 
 from .folders import safe_join
 
-_COUNTER = re.compile(r"_(\d+)_?\.png$")
 
 
 def image_to_pil(image: torch.Tensor) -> Image.Image:
@@ -42,11 +41,13 @@ def split_prefix(root: Path, prefix: str) -> tuple[Path, str, str]:
     return folder, subfolder, name or "image"
 
 
-def next_counter(folder: Path, name: str) -> int:
+def next_counter(folder: Path, name: str, suffix: str = ".png") -> int:
+    """One past the highest counter of `{name}_{counter}_{suffix}` files in the folder."""
     highest = 0
+    pattern = re.compile(r"_(\d+)_?" + re.escape(suffix) + "$")
     if folder.is_dir():
-        for path in folder.glob(f"{glob_escape(name)}_*.png"):
-            match = _COUNTER.search(path.name)
+        for path in folder.glob(f"{glob_escape(name)}_*{suffix}"):
+            match = pattern.search(path.name)
             if match and path.name[: match.start()] == name:
                 highest = max(highest, int(match.group(1)))
     return highest + 1

@@ -11,7 +11,7 @@ import logging
 from typing import Any, Callable, Optional
 
 from .clients import ClientRegistry
-from .previews import PreviewThrottle
+from .previews import PreviewThrottle, encode_png_frame
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +32,10 @@ class EventBridge:
             frame = self.throttle.frame(str(data.get("prompt_id", "")), data.get("image"))
             if frame is not None:
                 self._post(self.clients.publish_bytes, frame, client_id)
+            return
+        if kind == "image":
+            if data.get("image") is not None:
+                self._post(self.clients.publish_bytes, encode_png_frame(data["image"]), client_id)
             return
         text = json.dumps({"type": kind, "data": data}, default=str)
         self._post(self.clients.publish_text, text, client_id)

@@ -15,6 +15,7 @@ from PIL import Image
 
 PREVIEW_IMAGE = 1
 FORMAT_JPEG = 1
+FORMAT_PNG = 2
 MAX_PREVIEW_SIDE = 512
 
 
@@ -26,6 +27,13 @@ def encode_preview(image: Image.Image, quality: int = 85) -> bytes:
     buffer = io.BytesIO()
     image.convert("RGB").save(buffer, format="JPEG", quality=quality)
     return struct.pack(">II", PREVIEW_IMAGE, FORMAT_JPEG) + buffer.getvalue()
+
+
+def encode_png_frame(image: Image.Image) -> bytes:
+    """A full-size lossless image as a preview frame (SaveImageWebsocket's), never throttled."""
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG", compress_level=1)
+    return struct.pack(">II", PREVIEW_IMAGE, FORMAT_PNG) + buffer.getvalue()
 
 
 def decode_frame_header(frame: bytes) -> tuple[int, int]:

@@ -220,3 +220,55 @@ def test_preview_any_text_forms():
     assert primitive_nodes.as_text(1.5) == "1.5"
     assert primitive_nodes.as_text({"a": [1, 2]}).replace(" ", "").replace("\n", "") == '{"a":[1,2]}'
     assert isinstance(primitive_nodes.as_text(torch.zeros(1)), str)
+
+
+# --- latent and output files -----------------------------------------------------------------
+
+def test_save_and_load_latent_files(executor):
+    from safetensors.torch import save_file
+
+    folders = executor.folders
+    prompt = {"1": {"class_type": "EmptyLatentImage", "inputs": {"width": 64, "height": 32, "batch_size": 2}},
+              "2": {"class_type": "LatentMultiply", "inputs": {"samples": ["1", 0], "multiplier": 1.0}},
+              "3": {"class_type": "SaveLatent", "inputs": {"samples": ["1", 0], "filename_prefix": "latents/test"}},
+              "4": {"class_type": "SaveLatent", "inputs": {"samples": ["2", 0], "filename_prefix": "latents/test"}}}
+    result = executor.run(prompt)
+    assert result.status == "success", result.error
+    records = [result.outputs[n]["latents"][0] for n in ("3", "4")]
+    assert {r["filename"] for r in records} == {"test_00001_.latent", "test_00002_.latent"}
+    assert all(r["subfolder"] == "latents" and r["type"] == "output" for r in records)
+    saved = folders.output / "latents" / "test_00001_.latent"
+    folders.input.mkdir(parents=True, exist_ok=True)
+    (folders.input / "kept.latent").write_bytes(saved.read_bytes())
+    legacy = torch.full((1, 4, 2, 2), 0.18215)
+    save_file({"latent_tensor": legacy}, str(folders.input / "legacy.latent"))
+    loaded = executor.run({"5": {"class_type": "LoadLatent", "inputs": {"latent": "kept.latent"}},
+                           "6": {"class_type": "LoadLatent", "inputs": {"latent": "legacy.latent"}},
+                           "7": {"class_type": "PreviewAny", "inputs": {"source": ["5", 0]}},
+                           "8": {"class_type": "PreviewAny", "inputs": {"source": ["6", 0]}}})
+    assert loaded.status == "success", loaded.error
+    from tests.test_custom_sampling import _output
+
+    kept = _output(executor, {"5": {"class_type": "LoadLatent", "inputs": {"latent": "kept.latent"}},
+                              "7": {"class_type": "PreviewAny", "inputs": {"source": ["5", 0]}}}, "5")
+    assert kept["samples"].shape == (2, 4, 4, 8) and torch.all(kept["samples"] == 0)
+    old = _output(executor, {"6": {"class_type": "LoadLatent", "inputs": {"latent": "legacy.latent"}},
+                             "8": {"class_type": "PreviewAny", "inputs": {"source": ["6", 0]}}}, "6")
+    assert torch.allclose(old["samples"], torch.ones(1, 4, 2, 2))
+    invalid = executor.plans.get({"5": {"class_type": "LoadLatent", "inputs": {"latent": "../escape.latent"}}},
+                                 executor.registry, folders)
+    assert not invalid.checked.ok
+
+
+def test_load_image_output_reads_a_saved_result(executor):
+    from tests.test_custom_sampling import _output
+
+    image = torch.rand(1, 8, 8, 3)
+    folders = executor.folders
+    from nodes.png_files import save_images
+
+    record = save_images(image, folders.output, "result")[0]
+    name = f"{record['filename']} [output]"
+    loaded = _output(executor, {"1": {"class_type": "LoadImageOutput", "inputs": {"image": name}},
+                                "2": {"class_type": "PreviewAny", "inputs": {"source": ["1", 1]}}}, "1")
+    assert torch.allclose(loaded, image, atol=1 / 255)

@@ -95,3 +95,43 @@ async def test_server_preview_method_applies_to_prompts_that_do_not_ask(base, tm
         _, frames = await collect_until_done(ws, off["prompt_id"])
         assert frames == []
         await ws.close()
+
+
+@async_test
+async def test_save_image_websocket_frames_arrive_while_its_node_runs(base, tmp_path):
+    """ComfyUI's WebSocket example: PNG frames that come while `executing` names the
+    SaveImageWebsocket node are the results, full size; nothing is written to output/."""
+    from aiohttp import WSMsgType
+
+    from server.previews import FORMAT_PNG
+
+    prompt = txt2img(3)
+    prompt["5"]["inputs"]["batch_size"] = 2
+    del prompt["9"]
+    prompt["save_image_websocket_node"] = {"class_type": "SaveImageWebsocket", "inputs": {"images": ["8", 0]}}
+    saved_before = sorted((base / "output").rglob("*.png"))
+    async with make_client(base, registry=None, database=tmp_path / "db.sqlite3") as client:
+        ws = await client.ws_connect("/ws?clientId=api-script")
+        assert (await ws.receive_json())["type"] == "status"
+        for round_ in range(2):  # the second time everything upstream is cached: frames still come
+            queued = await queue_prompt(client, prompt, client_id="api-script")
+            current, images = "", []
+            while True:
+                message = await ws.receive(timeout=30)
+                if message.type == WSMsgType.TEXT:
+                    data = message.json()
+                    if data["type"] == "executing" and data["data"].get("prompt_id") == queued["prompt_id"]:
+                        if data["data"]["node"] is None:
+                            break
+                        current = data["data"]["node"]
+                    continue
+                assert message.type == WSMsgType.BINARY
+                if current == "save_image_websocket_node":
+                    assert decode_frame_header(message.data) == (PREVIEW_IMAGE, FORMAT_PNG)
+                    images.append(message.data[8:])
+            assert len(images) == 2, round_
+            for png in images:
+                with Image.open(io.BytesIO(png)) as picture:
+                    assert picture.format == "PNG" and picture.size == (64, 64)
+        await ws.close()
+    assert sorted((base / "output").rglob("*.png")) == saved_before

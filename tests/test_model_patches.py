@@ -1,0 +1,201 @@
+"""Model patch nodes (guidance hooks, FreeU, Differential Diffusion, TorchCompileModel) and
+SDXL's text encode nodes, run through KSampler on tiny models: settings that should change
+nothing change nothing, the others change the image, and the shared UNet is left as it was."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from diffusion.types import ModelFamily
+from executor.cache import compute_keys
+from executor.run import Executor
+from nodes.folders import Folders
+from tests.tiny_models import write_tiny_checkpoint
+
+WORKFLOWS = Path(__file__).resolve().parent.parent / "workflows"
+
+
+@pytest.fixture(scope="module")
+def executor(tmp_path_factory) -> Executor:
+    folders = Folders.under(tmp_path_factory.mktemp("app"))
+    (folders.models / "checkpoints").mkdir(parents=True)
+    write_tiny_checkpoint(folders.models / "checkpoints" / "sd1.safetensors", ModelFamily.SD1)
+    write_tiny_checkpoint(folders.models / "checkpoints" / "sdxl.safetensors", ModelFamily.SDXL)
+    return Executor(folders)
+
+
+def _prompt(patch: dict | None = None, ckpt: str = "sd1.safetensors", steps: int = 3) -> dict:
+    """txt2img at 64x64 with `patch` (class_type + inputs) between the loader and KSampler."""
+    prompt = json.loads((WORKFLOWS / "txt2img.json").read_text())
+    prompt["4"]["inputs"]["ckpt_name"] = ckpt
+    prompt["5"]["inputs"].update(width=64, height=64)
+    prompt["3"]["inputs"].update(steps=steps, seed=11, cfg=5.0)
+    prompt["7"]["inputs"]["text"] = "a green square"
+    if patch is not None:
+        prompt["30"] = {"class_type": patch["class_type"], "inputs": {"model": ["4", 0], **patch["inputs"]}}
+        prompt["3"]["inputs"]["model"] = ["30", 0]
+    return prompt
+
+
+def _value(executor: Executor, prompt: dict, node: str = "3", slot: int = 0):
+    result = executor.run(prompt)
+    assert result.status == "success", result.error
+    plan = executor.plans.get(prompt, executor.registry, executor.folders)
+    keys = compute_keys(plan.workflow, plan.checked.order, plan.checked.values, executor.registry, executor.folders)
+    return executor.cache.get(keys[node]).outputs[slot]
+
+
+def _latent(executor: Executor, prompt: dict) -> torch.Tensor:
+    return _value(executor, prompt)["samples"]
+
+
+@pytest.fixture(scope="module")
+def plain(executor) -> torch.Tensor:
+    return _latent(executor, _prompt())
+
+
+@pytest.mark.parametrize("patch", [
+    {"class_type": "Epsilon Scaling", "inputs": {"scaling_factor": 1.0}},
+    {"class_type": "RescaleCFG", "inputs": {"multiplier": 0.0}},
+    {"class_type": "FreSca", "inputs": {"scale_low": 1.0, "scale_high": 1.0, "freq_cutoff": 20}},
+    {"class_type": "FreeU", "inputs": {"b1": 1.0, "b2": 1.0, "s1": 1.0, "s2": 1.0}},
+    {"class_type": "FreeU_V2", "inputs": {"b1": 1.0, "b2": 1.0, "s1": 1.0, "s2": 1.0}},
+], ids=lambda p: p["class_type"])
+def test_neutral_settings_change_nothing(executor, plain, patch):
+    assert torch.allclose(_latent(executor, _prompt(patch)), plain, rtol=1e-4, atol=1e-3)
+
+
+@pytest.mark.parametrize("patch", [
+    {"class_type": "Epsilon Scaling", "inputs": {"scaling_factor": 1.05}},
+    {"class_type": "RescaleCFG", "inputs": {"multiplier": 0.7}},
+    {"class_type": "CFGZeroStar", "inputs": {}},
+    {"class_type": "CFGNorm", "inputs": {"strength": 0.9}},
+    {"class_type": "Mahiro", "inputs": {}},
+    {"class_type": "APG", "inputs": {"eta": 0.5, "norm_threshold": 1.0, "momentum": 0.3}},
+    {"class_type": "TCFG", "inputs": {}},
+    {"class_type": "FreSca", "inputs": {"scale_low": 1.0, "scale_high": 1.5, "freq_cutoff": 2}},
+    {"class_type": "FreeU", "inputs": {"b1": 1.3, "b2": 1.4, "s1": 0.5, "s2": 0.5}},
+    {"class_type": "FreeU_V2", "inputs": {"b1": 1.3, "b2": 1.4, "s1": 0.5, "s2": 0.5}},
+], ids=lambda p: p["class_type"])
+def test_patches_change_the_image_and_leave_the_model_alone(executor, plain, patch):
+    patched = _latent(executor, _prompt(patch))
+    assert torch.isfinite(patched).all()
+    assert not torch.allclose(patched, plain, atol=1e-4)
+    # The loader's MODEL value carries no hook and its UNet no patch afterwards.
+    model = _value(executor, _prompt(), node="4")
+    assert not any(model.model_options.get(k) for k in ("sampler_cfg_function", "sampler_pre_cfg_function",
+                                                         "sampler_post_cfg_function"))
+    assert model.unet_patches == () and "forward" not in model.unet.__dict__
+
+
+def test_freeu_sees_the_decoder_joins(executor):
+    """The join function gets the upsampled features and the skip, split where they meet."""
+    from diffusion.output_block_patch import OutputBlockPatch, up_block_resnets
+
+    model = _value(executor, _prompt(), node="4")
+    unet = model.unet
+    seen = []
+
+    def spy(h, hsp):
+        seen.append((h.shape[1], hsp.shape[1]))
+        return h, hsp
+
+    joins = up_block_resnets(unet)
+    assert [int(r.conv1.in_channels) for r, _ in joins] and all(0 < c for _, c in joins)
+    x = torch.randn(1, 4, 8, 8)
+    t = torch.tensor([500])
+    text = torch.randn(1, 77, unet.config.cross_attention_dim)
+    with torch.no_grad():
+        reference = unet(x, t, encoder_hidden_states=text).sample
+        with OutputBlockPatch("spy", spy).applied(unet):
+            spied = unet(x, t, encoder_hidden_states=text).sample
+        after = unet(x, t, encoder_hidden_states=text).sample
+    assert torch.equal(reference, spied) and torch.equal(reference, after)
+    assert len(seen) == len(joins)
+    assert [h + s for h, s in seen] == [int(r.conv1.in_channels) for r, _ in joins]
+    assert all("forward" not in r.__dict__ for r, _ in joins)
+
+
+def _inpaint_prompt(mask_value: float, differential: bool) -> dict:
+    prompt = _prompt(({"class_type": "DifferentialDiffusion", "inputs": {"strength": 1.0}}) if differential else None)
+    prompt["40"] = {"class_type": "SolidMask", "inputs": {"value": mask_value, "width": 64, "height": 64}}
+    prompt["41"] = {"class_type": "SetLatentNoiseMask", "inputs": {"samples": ["5", 0], "mask": ["40", 0]}}
+    prompt["3"]["inputs"]["latent_image"] = ["41", 0]
+    prompt["3"]["inputs"]["denoise"] = 1.0
+    return prompt
+
+
+def test_differential_diffusion_soft_mask(executor):
+    hard = _latent(executor, _inpaint_prompt(1.0, differential=False))
+    assert torch.allclose(_latent(executor, _inpaint_prompt(1.0, differential=True)), hard, atol=1e-5)
+    keep = _latent(executor, _inpaint_prompt(0.0, differential=False))
+    soft = _latent(executor, _inpaint_prompt(0.5, differential=True))
+    assert not torch.allclose(soft, hard, atol=1e-3) and not torch.allclose(soft, keep, atol=1e-3)
+
+
+def test_torch_compile_model_falls_back_where_it_cannot_compile(executor, plain, caplog):
+    from nodes.guidance_nodes import TorchCompileModel
+
+    model = _value(executor, _prompt(), node="4")
+    with caplog.at_level("WARNING"):
+        (same,) = TorchCompileModel().execute(None, model=model, backend="cudagraphs")
+    assert same is model and "cudagraphs" in caplog.text
+    patch = {"class_type": "TorchCompileModel", "inputs": {"backend": "cudagraphs"}}
+    assert torch.equal(_latent(executor, _prompt(patch)), plain)
+
+
+# --- SDXL text encode -------------------------------------------------------------------------
+
+def _sdxl_encode(executor: Executor, node: dict):
+    prompt = {"4": {"class_type": "CheckpointLoaderSimple", "inputs": {"ckpt_name": "sdxl.safetensors"}},
+              "6": {**node, "inputs": {"clip": ["4", 1], **node["inputs"]}},
+              "7": {"class_type": "PreviewAny", "inputs": {"source": ["6", 0]}}}
+    return _value(executor, prompt, node="6")
+
+
+SIZES = {"width": 1024, "height": 768, "crop_w": 0, "crop_h": 16, "target_width": 1024, "target_height": 768}
+
+
+def test_sdxl_text_encode_reads_a_prompt_per_encoder(executor):
+    same = _sdxl_encode(executor, {"class_type": "CLIPTextEncodeSDXL",
+                                   "inputs": {**SIZES, "text_g": "a red cat", "text_l": "a red cat"}})
+    plain = _sdxl_encode(executor, {"class_type": "CLIPTextEncode", "inputs": {"text": "a red cat"}})
+    assert torch.allclose(same[0][0], plain[0][0]) and torch.allclose(same[0][1]["pooled_output"],
+                                                                    plain[0][1]["pooled_output"])
+    assert {k: same[0][1][k] for k in SIZES} == SIZES
+    split = _sdxl_encode(executor, {"class_type": "CLIPTextEncodeSDXL",
+                                    "inputs": {**SIZES, "text_g": "a red cat", "text_l": "a blue dog"}})
+    dog = _sdxl_encode(executor, {"class_type": "CLIPTextEncode", "inputs": {"text": "a blue dog"}})
+    clip = _value(executor, {"4": {"class_type": "CheckpointLoaderSimple", "inputs": {"ckpt_name": "sdxl.safetensors"}},
+                             "7": {"class_type": "PreviewAny", "inputs": {"source": ["4", 1]}}}, node="4", slot=1)
+    width_l = next(s.model.config.hidden_size for s in clip.encoders if s.name == "l")  # clip_l's part comes first
+    assert torch.allclose(split[0][0][..., :width_l], dog[0][0][..., :width_l])
+    assert torch.allclose(split[0][0][..., width_l:], plain[0][0][..., width_l:])
+    assert torch.allclose(split[0][1]["pooled_output"], plain[0][1]["pooled_output"])  # pooled from clip_g
+    refiner = _sdxl_encode(executor, {"class_type": "CLIPTextEncodeSDXLRefiner",
+                                      "inputs": {"ascore": 2.5, "width": 512, "height": 512, "text": "x"}})
+    assert refiner[0][1]["aesthetic_score"] == 2.5 and refiner[0][1]["width"] == 512
+
+
+def test_sdxl_size_conditioning_reaches_the_unet(executor):
+    def sample(width: int) -> torch.Tensor:
+        prompt = _prompt(ckpt="sdxl.safetensors", steps=2)
+        for node in ("6", "7"):
+            text = prompt[node]["inputs"]["text"]
+            prompt[node] = {"class_type": "CLIPTextEncodeSDXL", "inputs": {
+                "clip": ["4", 1], **SIZES, "width": width, "text_g": text, "text_l": text}}
+        return _latent(executor, prompt)
+
+    assert not torch.allclose(sample(1024), sample(512), atol=1e-5)
+
+
+def test_sdxl_text_encode_refuses_a_one_encoder_clip(executor):
+    prompt = {"4": {"class_type": "CheckpointLoaderSimple", "inputs": {"ckpt_name": "sd1.safetensors"}},
+              "6": {"class_type": "CLIPTextEncodeSDXL", "inputs": {"clip": ["4", 1], **SIZES, "text_g": "a",
+                                                                   "text_l": "b"}},
+              "7": {"class_type": "PreviewAny", "inputs": {"source": ["6", 0]}}}
+    result = executor.run(prompt)
+    assert result.status == "error" and "two text encoders" in json.dumps(result.error)

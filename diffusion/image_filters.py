@@ -136,3 +136,39 @@ def paste(destination: torch.Tensor, source: torch.Tensor, x: int, y: int,
     region = out[..., top:bottom, left:right]
     out[..., top:bottom, left:right] = w * source[..., src[0], src[1]] + (1 - w) * region
     return out
+
+
+def _window_extreme(image: torch.Tensor, size: int, largest: bool) -> torch.Tensor:
+    """Max (or min) over a size x size window anchored at its centre (size // 2), of a
+    [B,H,W,C] image; pixels outside the image are ignored."""
+    x = image.movedim(-1, 1)
+    before, after = size // 2, size - 1 - size // 2
+    fill = float("-inf") if largest else float("inf")
+    padded = F.pad(x, (before, after, before, after), value=fill)
+    pooled = F.max_pool2d(padded if largest else -padded, size, stride=1)
+    return (pooled if largest else -pooled).movedim(1, -1)
+
+
+def morphology(image: torch.Tensor, operation: str, size: int) -> torch.Tensor:
+    """Grey-level morphology with a flat square kernel: erode, dilate, open, close, gradient,
+    top_hat (image - opening), bottom_hat (closing - image)."""
+    def dilate(x: torch.Tensor) -> torch.Tensor:
+        return _window_extreme(x, size, largest=True)
+
+    def erode(x: torch.Tensor) -> torch.Tensor:
+        return _window_extreme(x, size, largest=False)
+
+    operations = {
+        "erode": erode,
+        "dilate": dilate,
+        "open": lambda x: dilate(erode(x)),
+        "close": lambda x: erode(dilate(x)),
+        "gradient": lambda x: dilate(x) - erode(x),
+        "top_hat": lambda x: x - dilate(erode(x)),
+        "bottom_hat": lambda x: erode(dilate(x)) - x,
+    }
+    if operation not in operations:
+        raise ValueError(f"unknown morphology operation {operation!r}")
+    return operations[operation](image)
+
+

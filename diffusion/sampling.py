@@ -87,7 +87,8 @@ def _prepare_mask(mask: torch.Tensor, shape: torch.Size, device: torch.device) -
 
 
 class InpaintConcat:
-    """The extra UNet input of an inpainting model (9 channels = latent + mask + masked image).
+    """The extra UNet input of an inpainting model (9 channels = latent + mask + masked image)
+    or an instruct-pix2pix one (8 = latent + source image latent).
 
     Per conditioning: its `concat_mask` / `concat_latent_image` (InpaintModelConditioning),
     else the sampler's noise mask and the input latent, else a full mask and a blank image,
@@ -103,8 +104,19 @@ class InpaintConcat:
             found = self._cache[id(entry)] = self._build(entry)
         return found
 
+    def _image(self, entry) -> torch.Tensor:
+        """The entry's concat_latent_image, scaled, resized and repeated to the latent's batch."""
+        shape, device = self.latent.shape, self.latent.device
+        image = entry.concat_image.to(device, torch.float32) * self.scale
+        if tuple(image.shape[-2:]) != tuple(shape[-2:]):
+            image = F.interpolate(image, size=tuple(shape[-2:]), mode="bilinear")
+        return image.repeat(math.ceil(shape[0] / image.shape[0]), 1, 1, 1)[: shape[0]]
+
     def _build(self, entry) -> torch.Tensor:
         shape, device = self.latent.shape, self.latent.device
+        if self.channels == shape[1]:
+            # Instruct-pix2pix: the extra input is the source image's latent alone.
+            return self._image(entry) if entry.concat_image is not None else torch.zeros_like(self.latent)
         mask = self.mask
         if entry.concat_mask is not None:
             mask = _prepare_mask(entry.concat_mask, shape, device)
@@ -112,10 +124,7 @@ class InpaintConcat:
             mask = torch.ones(shape[0], 1, *shape[-2:], device=device)
             image = torch.zeros_like(self.latent)
         elif entry.concat_image is not None:
-            image = entry.concat_image.to(device, torch.float32) * self.scale
-            if tuple(image.shape[-2:]) != tuple(shape[-2:]):
-                image = F.interpolate(image, size=tuple(shape[-2:]), mode="bilinear")
-            image = image.repeat(math.ceil(shape[0] / image.shape[0]), 1, 1, 1)[: shape[0]]
+            image = self._image(entry)
         else:
             image = self.latent
         extra = torch.cat([mask, image], dim=1)

@@ -194,3 +194,24 @@ class ColorDistanceToMask(Node):
         target = torch.tensor(parse_colour(color), dtype=torch.float32)
         distance = (_rgb255(image).float() - target).pow(2).sum(-1).sqrt()
         return ((distance <= tolerance).float(),)
+
+
+@register_node("InstructPixToPixConditioning", category="conditioning/instructpix2pix")
+class InstructPixToPixConditioning(Node):
+    """For instruct-pix2pix models: the image to edit goes to the model with both prompts
+    (the prompt says what to change); the latent to sample from is blank."""
+
+    positive = Socket("CONDITIONING")
+    negative = Socket("CONDITIONING")
+    vae = Socket("VAE")
+    pixels = Socket("IMAGE")
+    OUTPUTS = (Output("CONDITIONING", "positive"), Output("CONDITIONING", "negative"), Output("LATENT", "latent"))
+
+    def execute(self, ctx, positive: list, negative: list, vae, pixels: torch.Tensor) -> tuple:
+        step = vae.downscale
+        height, width = (pixels.shape[1] // step) * step, (pixels.shape[2] // step) * step
+        top, left = (pixels.shape[1] % step) // 2, (pixels.shape[2] % step) // 2
+        source = vae.encode(pixels[:, top:top + height, left:left + width, :3])
+        extras = {"concat_latent_image": source}
+        latent = {"samples": torch.zeros_like(source)}
+        return (_with_extras(positive, extras), _with_extras(negative, extras), latent)

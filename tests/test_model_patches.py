@@ -199,3 +199,70 @@ def test_sdxl_text_encode_refuses_a_one_encoder_clip(executor):
               "7": {"class_type": "PreviewAny", "inputs": {"source": ["6", 0]}}}
     result = executor.run(prompt)
     assert result.status == "error" and "two text encoders" in json.dumps(result.error)
+
+
+# --- attention multipliers, instruct-pix2pix ---------------------------------------------------
+
+def test_attention_multipliers(executor, plain):
+    neutral = {"q": 1.0, "k": 1.0, "v": 1.0, "out": 1.0}
+    for node in ("UNetSelfAttentionMultiply", "UNetCrossAttentionMultiply"):
+        assert torch.equal(_latent(executor, _prompt({"class_type": node, "inputs": neutral})), plain)
+        changed = _latent(executor, _prompt({"class_type": node, "inputs": {**neutral, "v": 0.5}}))
+        assert not torch.allclose(changed, plain, atol=1e-4)
+    from nodes.attention_multiply import UNetCrossAttentionMultiply
+
+    model = _value(executor, _prompt(), node="4")
+    (patched,) = UNetCrossAttentionMultiply().execute(None, model=model, **{**neutral, "out": 2.0})
+    targets = {p.target for p in patched.patches}
+    assert targets and all(".attn2.to_out.0." in t for t in targets)
+    assert any(t.endswith(".bias") for t in targets) and model.patches == ()
+
+    prompt = _prompt()
+    prompt["31"] = {"class_type": "CLIPAttentionMultiply", "inputs": {"clip": ["4", 1], **neutral, "q": 0.5}}
+    prompt["6"]["inputs"]["clip"] = ["31", 0]
+    assert not torch.allclose(_latent(executor, prompt), plain, atol=1e-4)
+
+
+def test_instruct_pix2pix_conditioning(tmp_path):
+    folders = Folders.under(tmp_path)
+    (folders.models / "checkpoints").mkdir(parents=True)
+    write_tiny_checkpoint(folders.models / "checkpoints" / "ip2p.safetensors", ModelFamily.SD1, unet_in_channels=8)
+    executor = Executor(folders)
+
+    def edit(colour: float) -> tuple[torch.Tensor, dict]:
+        prompt = _prompt(ckpt="ip2p.safetensors", steps=2)
+        prompt["40"] = {"class_type": "EmptyImage", "inputs": {"width": 66, "height": 64, "batch_size": 1,
+                                                              "color": int(colour * 0xFFFFFF)}}
+        prompt["41"] = {"class_type": "InstructPixToPixConditioning", "inputs": {
+            "positive": ["6", 0], "negative": ["7", 0], "vae": ["4", 2], "pixels": ["40", 0]}}
+        prompt["3"]["inputs"].update(positive=["41", 0], negative=["41", 1], latent_image=["41", 2])
+        return _latent(executor, prompt), _value(executor, prompt, node="41", slot=0)[0][1]
+
+    red, extras = edit(1.0)
+    assert extras["concat_latent_image"].shape[-2:] == (8, 8)  # cropped to 64x64 before encoding
+    blue, _ = edit(0.25)
+    assert red.shape == (1, 4, 8, 8) and not torch.allclose(red, blue, atol=1e-4)
+
+
+def test_canny_and_morphology_on_a_square():
+    from nodes.image_preprocess import Canny, Morphology
+
+    image = torch.zeros(1, 32, 32, 3)
+    image[:, 8:24, 8:24] = 1.0
+    (edges,) = Canny().execute(None, image=image, low_threshold=0.4, high_threshold=0.8)
+    grey = edges[0, :, :, 0]
+    assert set(grey.unique().tolist()) == {0.0, 1.0}
+    assert grey[16].nonzero().flatten().tolist() in ([7, 24], [8, 23])  # one thin edge each side
+    assert grey[:5].sum() == 0 and grey[12:20, 12:20].sum() == 0
+    (blank,) = Canny().execute(None, image=torch.full((1, 16, 16, 3), 0.5), low_threshold=0.4, high_threshold=0.8)
+    assert blank.sum() == 0
+    (dilated,) = Morphology().execute(None, image=image, operation="dilate", kernel_size=3)
+    assert dilated[0, :, :, 0].sum() == 18 * 18
+    (eroded,) = Morphology().execute(None, image=image, operation="erode", kernel_size=3)
+    assert eroded[0, :, :, 0].sum() == 14 * 14
+    (opened,) = Morphology().execute(None, image=image, operation="open", kernel_size=5)
+    assert torch.equal(opened, image)
+    (gradient,) = Morphology().execute(None, image=image, operation="gradient", kernel_size=3)
+    assert gradient[0, :, :, 0].sum() == 18 * 18 - 14 * 14
+    (top_hat,) = Morphology().execute(None, image=image, operation="top_hat", kernel_size=3)
+    assert top_hat.abs().sum() == 0

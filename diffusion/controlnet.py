@@ -106,10 +106,28 @@ def _read_config(path: Path) -> dict[str, Any]:
     return {k: v for k, v in json.loads(path.read_text()).items() if not k.startswith("_")}
 
 
+def add_base_weights(sd: StateDict, base: Any) -> dict[str, torch.Tensor]:
+    """A "difference" ControlNet's weights made whole: each control_model.X plus the base
+    model's diffusion_model.X (the file stores what the ControlNet changed)."""
+    from .checkpoint_save import weights_applied
+    from .export import unet_to_original
+
+    with weights_applied(base):
+        unet_sd = unet_to_original(base.unet)
+    out = {}
+    for key, value in sd.items():
+        if key == "difference":
+            continue
+        own = unet_sd.get("model.diffusion_model." + key[len(LDM_PREFIX):]) if key.startswith(LDM_PREFIX) else None
+        out[key] = value + own.to(value) if own is not None and own.shape == value.shape else value
+    return out
+
+
 def load_controlnet(
-    path: Union[str, os.PathLike], device: torch.device, dtype: torch.dtype
+    path: Union[str, os.PathLike], device: torch.device, dtype: torch.dtype, base: Any = None
 ) -> "ControlNet":
-    """A ControlNet from a diffusers folder, a diffusers-layout file or an original-layout file."""
+    """A ControlNet from a diffusers folder, a diffusers-layout file or an original-layout
+    file; a "difference" ControlNet needs the MODEL it was made against (`base`)."""
     from diffusers import ControlNetModel
     from diffusers.loaders.single_file_utils import convert_controlnet_checkpoint
 
@@ -121,6 +139,11 @@ def load_controlnet(
         module = ControlNetModel.from_pretrained(str(path), local_files_only=True, torch_dtype=dtype)
         return ControlNet(module.to(device).eval().requires_grad_(False), device, dtype)
     sd = read_state_dict(path)
+    if "difference" in sd:
+        if base is None:
+            raise ValueError(f"{path.name} is a difference ControlNet: load it with DiffControlNetLoader, "
+                             "which adds it to a model")
+        sd = add_base_weights(sd, base)
     if any(k.startswith(LDM_PREFIX) for k in sd):
         sd = convert.strip_prefix(sd, LDM_PREFIX)
     if "input_hint_block.0.weight" in sd:
@@ -145,6 +168,16 @@ class ControlNet:
 
     def __init__(self, module: torch.nn.Module, device: torch.device, dtype: torch.dtype) -> None:
         self.module, self.device, self.dtype = module, torch.device(device), dtype
+        self.extra_args: dict[str, Any] = {}  # e.g. a union ControlNet's control_type (unused by others)
+        self.concat_mask = False  # masked-hint (inpainting) ControlNets take the mask as well
+
+    def with_extra_args(self, **args: Any) -> "ControlNet":
+        """A copy sharing the module, with these settings added."""
+        import copy
+
+        twin = copy.copy(self)
+        twin.extra_args = {**self.extra_args, **args}
+        return twin
 
     def residuals(
         self, x: torch.Tensor, t: torch.Tensor, context: torch.Tensor, hint: torch.Tensor,

@@ -87,8 +87,8 @@ class Denoiser:
         t = self.timestep(sig).to(x.device)  # sigma -> t on the CPU: no device sync per step
         now = Step(sig, sig.to(x.device), t, tuple(x.shape[-2:]))
 
-        def predict(lists, kinds):
-            return self.predictor.predict(x, now, lists, kinds)
+        def predict(lists, kinds, x_in: Optional[torch.Tensor] = None):
+            return self.predictor.predict(x if x_in is None else x_in, now, lists, kinds)
 
         return self.guide(predict, x, now.sigma)
 

@@ -50,10 +50,12 @@ class Guidance:
         return has_negative and (not math.isclose(self.cfg, 1.0) or self.keep_uncond_at_cfg1)
 
     def combine(self, x: torch.Tensor, sigma: torch.Tensor, cond: torch.Tensor,
-                uncond: Optional[torch.Tensor], scale: Optional[float] = None, pre: bool = True) -> torch.Tensor:
+                uncond: Optional[torch.Tensor], scale: Optional[float] = None, pre: bool = True,
+                predict_again: Optional[Callable[[int, torch.Tensor], torch.Tensor]] = None) -> torch.Tensor:
         """The guided estimate of the clean latent from the two predictions (`scale` instead
         of the cfg for guiders that mix several; `pre=False` skips the pre-cfg hooks, which
-        such guiders run themselves once)."""
+        such guiders run themselves once). `predict_again(0 or 1, x)` predicts the positive
+        or negative again for another input, for post-cfg hooks that need it (PAG, SAG)."""
         if uncond is None:
             uncond = cond
         cfg = self.cfg if scale is None else float(scale)
@@ -66,7 +68,7 @@ class Guidance:
                 "model_options": self.options, "input_cond": None, "input_uncond": None})
         else:
             result = uncond + (cond - uncond) * cfg
-        return self.run_post(x, sigma, result, cond, uncond, cfg)
+        return self.run_post(x, sigma, result, cond, uncond, cfg, predict_again)
 
     def run_pre(self, x: torch.Tensor, sigma: torch.Tensor, outs: list) -> list:
         """The pre-cfg hooks over every list's prediction."""
@@ -77,12 +79,14 @@ class Guidance:
         return list(outs)
 
     def run_post(self, x: torch.Tensor, sigma: torch.Tensor, result: torch.Tensor, cond: torch.Tensor,
-                 uncond: torch.Tensor, cfg: Optional[float] = None) -> torch.Tensor:
+                 uncond: torch.Tensor, cfg: Optional[float] = None,
+                 predict_again: Optional[Callable[[int, torch.Tensor], torch.Tensor]] = None) -> torch.Tensor:
         """The post-cfg hooks over the guided result."""
         for fn in self.post:
             result = fn({"denoised": result, "cond": self.positive, "uncond": self.negative, "model": self.model_view,
                          "uncond_denoised": uncond, "cond_denoised": cond, "sigma": sigma,
-                         "cond_scale": self.cfg if cfg is None else cfg, "model_options": self.options, "input": x})
+                         "cond_scale": self.cfg if cfg is None else cfg, "model_options": self.options, "input": x,
+                         "predict_again": predict_again})
         return result
 
     def call(self, apply: Callable[..., torch.Tensor], x: torch.Tensor, sigma: torch.Tensor, c: dict,

@@ -17,8 +17,8 @@ from diffusion.cond_extras import CondEntry, parse_conditioning
 from diffusion.guidance import Guidance
 from diffusion.types import Conditioning
 
-# predict(lists, kinds) -> one prediction per list, for the x and step at hand
-Predict = Callable[[Sequence[Sequence[CondEntry]], Sequence[int]], list]
+# predict(lists, kinds[, x]) -> one prediction per list, for the x (or another input) at this step
+Predict = Callable[..., list]
 
 
 class Guide:
@@ -57,11 +57,14 @@ class CFGGuide(Guide):
         return self.guidance.needs_uncond(bool(self.negative))
 
     def __call__(self, predict: Predict, x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
+        def predict_again(index: int, x_in: torch.Tensor) -> torch.Tensor:
+            return predict([self.lists[index] or self.positive], [index], x_in)[0]
+
         if not self.use_uncond:
             (cond,) = predict([self.positive], [0])
-            return self.guidance.combine(x, sigma, cond, None)
+            return self.guidance.combine(x, sigma, cond, None, predict_again=predict_again)
         cond, uncond = predict([self.positive, self.negative], [0, 1])
-        return self.guidance.combine(x, sigma, cond, uncond)
+        return self.guidance.combine(x, sigma, cond, uncond, predict_again=predict_again)
 
 
 class BasicGuide(CFGGuide):

@@ -1,15 +1,15 @@
 """Patches on the UNet's decoder skips: where each output block joins the upsampled features
 `h` with the encoder's skip `hsp`, a function may change both first (ComfyUI's
-output_block_patch; FreeU is one).
+output_block_patch; FreeU and deep shrink use it).
 
-In diffusers' UNet that join is the input of each ResNet of an up block: cat([h, hsp]).
-The patch wraps those ResNets' forwards, splits their input back into the two parts, calls
-the function and joins the result; leaving the context puts the forwards back.
+In diffusers' UNet those joins happen inside each up block's loop over its ResNets, just
+before cat([h, hsp]). While the patch is applied, each up block runs the same loop with the
+function called at every join; leaving the context puts the blocks' own forwards back.
 """
 from __future__ import annotations
 
 import contextlib
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterator, Optional
 
 import torch
 
@@ -17,24 +17,32 @@ from .cfg_patches import fourier_filter
 
 BlockFunction = Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
 _MISSING = object()
+_UP_BLOCKS = ("UpBlock2D", "CrossAttnUpBlock2D")
 
 
-def up_block_resnets(unet: torch.nn.Module) -> list[tuple[torch.nn.Module, int]]:
-    """Each up-block ResNet with the number of its input channels that are `h` (the rest
-    are the skip)."""
-    widths = list(reversed(unet.config.block_out_channels))
-    found, previous = [], widths[0]
-    for index, block in enumerate(unet.up_blocks):
-        out_channels = widths[index]
-        for number, resnet in enumerate(block.resnets):
-            h_channels = previous if number == 0 else out_channels
-            total = int(resnet.conv1.in_channels)
-            if not 0 < h_channels < total:
-                raise ValueError(f"up block {index} ResNet {number}: {total} input channels, cannot hold "
-                                 f"{h_channels} of upsampled features and a skip")
-            found.append((resnet, h_channels))
-        previous = out_channels
-    return found
+def _joined_forward(block: torch.nn.Module, join: BlockFunction) -> Callable[..., torch.Tensor]:
+    """The up block's computation (ResNet, then attention where it has one, per skip; then
+    its upsampler) with `join` applied to each (h, skip) pair before they are joined."""
+    attentions = getattr(block, "attentions", None)
+
+    def forward(hidden_states: torch.Tensor, res_hidden_states_tuple: tuple, temb: Optional[torch.Tensor] = None,
+                encoder_hidden_states: Optional[torch.Tensor] = None, cross_attention_kwargs: Optional[dict] = None,
+                upsample_size: Any = None, attention_mask: Optional[torch.Tensor] = None,
+                encoder_attention_mask: Optional[torch.Tensor] = None, *_: Any, **__: Any) -> torch.Tensor:
+        h, skips = hidden_states, tuple(res_hidden_states_tuple)
+        for index, resnet in enumerate(block.resnets):
+            hsp, skips = skips[-1], skips[:-1]
+            h, hsp = join(h, hsp)
+            h = resnet(torch.cat([h, hsp], dim=1), temb)
+            if attentions is not None:
+                h = attentions[index](h, encoder_hidden_states=encoder_hidden_states,
+                                      cross_attention_kwargs=cross_attention_kwargs, attention_mask=attention_mask,
+                                      encoder_attention_mask=encoder_attention_mask, return_dict=False)[0]
+        for upsampler in block.upsamplers or []:
+            h = upsampler(h, upsample_size)
+        return h
+
+    return forward
 
 
 class OutputBlockPatch:
@@ -45,25 +53,21 @@ class OutputBlockPatch:
 
     @contextlib.contextmanager
     def applied(self, unet: torch.nn.Module) -> Iterator[None]:
+        unknown = [type(b).__name__ for b in unet.up_blocks if type(b).__name__ not in _UP_BLOCKS]
+        if unknown:
+            raise ValueError(f"{self.name}: cannot patch decoder blocks of type {', '.join(unknown)}")
         saved = []
         try:
-            for resnet, h_channels in up_block_resnets(unet):
-                saved.append((resnet, resnet.__dict__.get("forward", _MISSING)))
-                resnet.forward = self._wrapped(resnet.forward, h_channels)
+            for block in unet.up_blocks:
+                saved.append((block, block.__dict__.get("forward", _MISSING)))
+                block.forward = _joined_forward(block, self.fn)
             yield
         finally:
-            for resnet, before in reversed(saved):
+            for block, before in reversed(saved):
                 if before is _MISSING:
-                    resnet.__dict__.pop("forward", None)
+                    block.__dict__.pop("forward", None)
                 else:
-                    resnet.forward = before
-
-    def _wrapped(self, forward: Callable, h_channels: int) -> Callable:
-        def patched_forward(input_tensor: torch.Tensor, *args: Any, **kwargs: Any) -> Any:
-            h, hsp = self.fn(input_tensor[:, :h_channels], input_tensor[:, h_channels:])
-            return forward(torch.cat([h, hsp], dim=1), *args, **kwargs)
-
-        return patched_forward
+                    block.forward = before
 
 
 def _skip_filter(hsp: torch.Tensor, s: float) -> torch.Tensor:

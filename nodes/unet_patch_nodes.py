@@ -1,9 +1,10 @@
-"""Model patches that change the UNet's own computation while the model samples (FreeU and
-FreeU V2); the UNet shared with other MODEL values stays as it was."""
+"""Model patches that change the UNet's own computation while the model samples (FreeU,
+FreeU V2, Perturbed-Attention and Self-Attention Guidance, Kohya deep shrink); the UNet shared with other MODEL
+values stays as it was."""
 from __future__ import annotations
 
 from .registry import Node, register_node
-from .spec import Float, Output, Socket
+from .spec import Boolean, Combo, Float, Int, Output, Socket
 
 MODEL_OUT = (Output("MODEL", "MODEL"),)
 UNET_PATCHES = "model_patches/unet"
@@ -51,3 +52,69 @@ class FreeUV2(Node):
 
     def execute(self, ctx, model, b1: float, b2: float, s1: float, s2: float) -> tuple:
         return _with_freeu(model, b1, b2, s1, s2, version=2)
+
+
+@register_node("PerturbedAttentionGuidance", category=UNET_PATCHES)
+class PerturbedAttentionGuidance(Node):
+    """Perturbed-Attention Guidance: pushes away from a prediction made with the middle
+    block's self-attention switched off (one more UNet call per step); sharper structure."""
+
+    model = Socket("MODEL")
+    scale = Float(default=3.0, min=0.0, max=100.0, step=0.01)
+    OUTPUTS = MODEL_OUT
+
+    def execute(self, ctx, model, scale: float) -> tuple:
+        from diffusion.attention_guidance import PerturbedAttentionPatch, pag_hook
+
+        patched = model.with_unet_patch(PerturbedAttentionPatch())
+        patched.set_model_sampler_post_cfg_function(pag_hook(scale))
+        return (patched,)
+
+
+@register_node("SelfAttentionGuidance", category="_for_testing", display_name="Self-Attention Guidance")
+class SelfAttentionGuidance(Node):
+    """Self-Attention Guidance: the negative prediction blurred where the middle block's
+    attention looks, predicted again, and guided away from (one more UNet call per step)."""
+
+    model = Socket("MODEL")
+    scale = Float(default=0.5, min=-2.0, max=5.0, step=0.01)
+    blur_sigma = Float(default=2.0, min=0.0, max=10.0, step=0.1)
+    OUTPUTS = MODEL_OUT
+
+    def execute(self, ctx, model, scale: float, blur_sigma: float) -> tuple:
+        from diffusion.attention_guidance import AttentionRecorder, SelfAttentionRecordPatch, sag_hook
+
+        recorder = AttentionRecorder()
+        patch = SelfAttentionRecordPatch(recorder)
+        patched = model.with_unet_patch(patch)
+        patched.set_model_sampler_post_cfg_function(sag_hook(scale, blur_sigma, recorder, patch),
+                                                    disable_cfg1_optimization=True)
+        return (patched,)
+
+
+RESIZE_CHOICES = ["bicubic", "nearest-exact", "bilinear", "area", "bislerp"]
+
+
+@register_node("PatchModelAddDownscale", category=UNET_PATCHES, display_name="PatchModelAddDownscale (Kohya Deep Shrink)")
+class PatchModelAddDownscale(Node):
+    """Kohya deep shrink: between start_percent and end_percent of sampling, the features
+    after input block `block_number` are downscaled (and scaled back up in the decoder), so
+    large images keep the composition the model learned at its own size."""
+
+    model = Socket("MODEL")
+    block_number = Int(default=3, min=1, max=32, step=1)
+    downscale_factor = Float(default=2.0, min=0.1, max=9.0, step=0.001)
+    start_percent = Float(default=0.0, min=0.0, max=1.0, step=0.001)
+    end_percent = Float(default=0.35, min=0.0, max=1.0, step=0.001)
+    downscale_after_skip = Boolean(default=True)
+    downscale_method = Combo(choices=RESIZE_CHOICES)
+    upscale_method = Combo(choices=RESIZE_CHOICES)
+    OUTPUTS = MODEL_OUT
+
+    def execute(self, ctx, model, block_number: int, downscale_factor: float, start_percent: float,
+                end_percent: float, downscale_after_skip: bool, downscale_method: str, upscale_method: str) -> tuple:
+        from diffusion.deep_shrink import DeepShrinkPatch
+
+        patch = DeepShrinkPatch(block_number, downscale_factor, start_percent, end_percent, downscale_after_skip,
+                                downscale_method, upscale_method)
+        return (model.with_unet_patch(patch),)

@@ -92,19 +92,18 @@ def test_patches_change_the_image_and_leave_the_model_alone(executor, plain, pat
 
 
 def test_freeu_sees_the_decoder_joins(executor):
-    """The join function gets the upsampled features and the skip, split where they meet."""
-    from diffusion.output_block_patch import OutputBlockPatch, up_block_resnets
+    """The join function gets the upsampled features and the skip of every decoder ResNet;
+    an identity join changes nothing and the blocks are put back afterwards."""
+    from diffusion.output_block_patch import OutputBlockPatch
 
     model = _value(executor, _prompt(), node="4")
     unet = model.unet
     seen = []
 
     def spy(h, hsp):
-        seen.append((h.shape[1], hsp.shape[1]))
+        seen.append(h.shape[1] + hsp.shape[1])
         return h, hsp
 
-    joins = up_block_resnets(unet)
-    assert [int(r.conv1.in_channels) for r, _ in joins] and all(0 < c for _, c in joins)
     x = torch.randn(1, 4, 8, 8)
     t = torch.tensor([500])
     text = torch.randn(1, 77, unet.config.cross_attention_dim)
@@ -113,10 +112,10 @@ def test_freeu_sees_the_decoder_joins(executor):
         with OutputBlockPatch("spy", spy).applied(unet):
             spied = unet(x, t, encoder_hidden_states=text).sample
         after = unet(x, t, encoder_hidden_states=text).sample
+    resnets = [r for block in unet.up_blocks for r in block.resnets]
     assert torch.equal(reference, spied) and torch.equal(reference, after)
-    assert len(seen) == len(joins)
-    assert [h + s for h, s in seen] == [int(r.conv1.in_channels) for r, _ in joins]
-    assert all("forward" not in r.__dict__ for r, _ in joins)
+    assert seen == [int(r.conv1.in_channels) for r in resnets]
+    assert all("forward" not in block.__dict__ for block in unet.up_blocks)
 
 
 def _inpaint_prompt(mask_value: float, differential: bool) -> dict:
@@ -266,3 +265,68 @@ def test_canny_and_morphology_on_a_square():
     assert gradient[0, :, :, 0].sum() == 18 * 18 - 14 * 14
     (top_hat,) = Morphology().execute(None, image=image, operation="top_hat", kernel_size=3)
     assert top_hat.abs().sum() == 0
+
+
+@pytest.mark.parametrize("patch", [
+    {"class_type": "PerturbedAttentionGuidance", "inputs": {"scale": 3.0}},
+    {"class_type": "SelfAttentionGuidance", "inputs": {"scale": 0.5, "blur_sigma": 2.0}},
+], ids=lambda p: p["class_type"])
+def test_attention_guidance(executor, plain, patch):
+    off = {**patch, "inputs": {**patch["inputs"], "scale": 0.0}}
+    assert torch.allclose(_latent(executor, _prompt(off)), plain, rtol=1e-4, atol=1e-3)
+    guided = _latent(executor, _prompt(patch))
+    assert torch.isfinite(guided).all() and not torch.allclose(guided, plain, atol=1e-3)
+    model = _value(executor, _prompt(), node="4")
+    assert all(type(m.processor).__module__.startswith("diffusers") for m in
+               [b.attn1 for a in model.unet.mid_block.attentions for b in a.transformer_blocks])
+
+
+def test_self_attention_guidance_blurs_where_attention_goes():
+    from diffusion.attention_guidance import blur_where_attended, middle_size
+
+    assert middle_size(64, 48, 3) == (8, 6) and middle_size(9, 9, 2) == (3, 3)
+    x0 = torch.zeros(1, 4, 16, 16)
+    x0[..., 4, 4] = 1.0
+    tokens = 4  # a 2x2 middle block
+    scores = torch.full((2, tokens, tokens), 1.0 / tokens)  # two heads, uniform: each token receives 1.0
+    scores[:, :, 0] += 0.5  # the top-left token receives more
+    scores[:, :, 1:] -= 0.5 / 3
+    out = blur_where_attended(x0, scores, (2, 2), sigma=2.0)
+    assert out[..., 4, 4].max() < 1.0 and out[..., :8, :8].sum() == pytest.approx(x0.sum().item(), rel=0.05)
+    assert torch.equal(out[..., 8:, :], x0[..., 8:, :])
+
+
+@pytest.mark.parametrize("after_skip", [True, False])
+def test_deep_shrink(executor, plain, after_skip):
+    settings = {"block_number": 1, "downscale_factor": 2.0, "start_percent": 0.0, "end_percent": 0.35,
+                "downscale_after_skip": after_skip, "downscale_method": "bicubic", "upscale_method": "bicubic"}
+    never = {**settings, "start_percent": 1.0, "end_percent": 1.0}
+    assert torch.equal(_latent(executor, _prompt({"class_type": "PatchModelAddDownscale", "inputs": never})), plain)
+    shrunk = _latent(executor, _prompt({"class_type": "PatchModelAddDownscale", "inputs": settings}))
+    assert shrunk.shape == plain.shape and torch.isfinite(shrunk).all()
+    assert not torch.allclose(shrunk, plain, atol=1e-3)
+
+
+def test_deep_shrink_halves_the_features_in_its_window(executor):
+    from diffusion.deep_shrink import DeepShrinkPatch, input_block_stages
+    from diffusion.unet_patches import StepState, step
+
+    model = _value(executor, _prompt(), node="4")
+    unet = model.unet
+    sizes = []
+    handle = unet.mid_block.register_forward_pre_hook(lambda m, args: sizes.append(tuple(args[0].shape[-2:])))
+    x, t = torch.randn(1, 4, 16, 16), torch.tensor([900])
+    text = torch.randn(1, 77, unet.config.cross_attention_dim)
+    patch = DeepShrinkPatch(1, 2.0, 0.0, 0.5, True, "bilinear", "bilinear")
+    sigmas = model.alphas_cumprod.new_tensor(((1 - model.alphas_cumprod) / model.alphas_cumprod) ** 0.5)
+    try:
+        with torch.no_grad(), patch.applied(unet):
+            for sigma in (14.0, 0.05):  # inside the window (the start of sampling), then after it
+                with step(StepState(torch.tensor([sigma]), sigmas)):
+                    out = unet(x, t, encoder_hidden_states=text).sample
+                    assert out.shape == x.shape
+    finally:
+        handle.remove()
+    levels = len(input_block_stages(unet)) and sum(1 for b in unet.down_blocks if b.downsamplers)
+    full = 16 // 2 ** levels
+    assert sizes == [(full // 2, full // 2), (full, full)]

@@ -131,12 +131,12 @@ def load_text_encoders(paths: list[PathLike], *, device: Optional[torch.device] 
                        dtype: Optional[torch.dtype] = None) -> "TextEncoder":
     """A CLIP value from one file (SD1's CLIP-L or SD2's OpenCLIP-H) or two (SDXL's CLIP-L
     and OpenCLIP-G, in either order: the wider one is G)."""
-    from .text_encoder import TextEncoder
+    from .text_encoder import ClipEncoderSpec, TextEncoder
 
     hub_off()
     device, dtype = _resolve(device, dtype)
     files = [EncoderFile(Path(p)) for p in paths]
-    encoders: list[ClipEncoderSpec]
+    encoders: list
     if len(files) == 1:
         (only,) = files
         if only.width == OPEN_CLIP_G_WIDTH:

@@ -172,3 +172,45 @@ def morphology(image: torch.Tensor, operation: str, size: int) -> torch.Tensor:
     return operations[operation](image)
 
 
+
+
+def _porter_duff_modes() -> dict[str, Callable[..., tuple[torch.Tensor, torch.Tensor]]]:
+    """mode -> fn(s, d, sa, da) -> (alpha, premultiplied colour), on premultiplied s and d."""
+    def union(sa: torch.Tensor, da: torch.Tensor) -> torch.Tensor:
+        return sa + da - sa * da
+
+    return {
+        "ADD": lambda s, d, sa, da: ((sa + da).clamp(0, 1), (s + d).clamp(0, 1)),
+        "CLEAR": lambda s, d, sa, da: (torch.zeros_like(sa), torch.zeros_like(s)),
+        "DARKEN": lambda s, d, sa, da: (union(sa, da), (1 - da) * s + (1 - sa) * d + torch.minimum(s, d)),
+        "DST": lambda s, d, sa, da: (da, d),
+        "DST_ATOP": lambda s, d, sa, da: (sa, sa * d + (1 - da) * s),
+        "DST_IN": lambda s, d, sa, da: (sa * da, d * sa),
+        "DST_OUT": lambda s, d, sa, da: ((1 - sa) * da, (1 - sa) * d),
+        "DST_OVER": lambda s, d, sa, da: (da + (1 - da) * sa, d + (1 - da) * s),
+        "LIGHTEN": lambda s, d, sa, da: (union(sa, da), (1 - da) * s + (1 - sa) * d + torch.maximum(s, d)),
+        "MULTIPLY": lambda s, d, sa, da: (sa * da, s * d),
+        "OVERLAY": lambda s, d, sa, da: (union(sa, da),
+                                         torch.where(2 * d < da, 2 * s * d, sa * da - 2 * (da - s) * (sa - d))),
+        "SCREEN": lambda s, d, sa, da: (union(sa, da), s + d - s * d),
+        "SRC": lambda s, d, sa, da: (sa, s),
+        "SRC_ATOP": lambda s, d, sa, da: (da, da * s + (1 - sa) * d),
+        "SRC_IN": lambda s, d, sa, da: (sa * da, s * da),
+        "SRC_OUT": lambda s, d, sa, da: ((1 - da) * sa, (1 - da) * s),
+        "SRC_OVER": lambda s, d, sa, da: (sa + (1 - sa) * da, s + (1 - sa) * d),
+        "XOR": lambda s, d, sa, da: ((1 - da) * sa + (1 - sa) * da, (1 - da) * s + (1 - sa) * d),
+    }
+
+
+PORTER_DUFF_MODES = _porter_duff_modes()
+
+
+def porter_duff(source: torch.Tensor, source_alpha: torch.Tensor, destination: torch.Tensor,
+                destination_alpha: torch.Tensor, mode: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """Porter-Duff compositing of [H,W,C] colours with [H,W,1] alphas (not premultiplied);
+    returns the colour (un-premultiplied, clamped) and the alpha."""
+    alpha, colour = PORTER_DUFF_MODES[mode](source * source_alpha, destination * destination_alpha,
+                                            source_alpha, destination_alpha)
+    safe = torch.where(alpha > 1e-5, alpha, torch.ones_like(alpha))
+    colour = torch.where(alpha > 1e-5, colour / safe, torch.zeros_like(colour)).clamp(0, 1)
+    return colour, alpha

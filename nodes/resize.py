@@ -55,5 +55,5 @@ def _lanczos(samples: torch.Tensor, width: int, height: int) -> torch.Tensor:
     for b in range(samples.shape[0]):
         for c in range(samples.shape[1]):
             plane = Image.fromarray(samples[b, c].float().cpu().numpy(), mode="F")
-            out[b, c] = torch.from_numpy(np.asarray(plane.resize((width, height), Image.LANCZOS)))
+            out[b, c] = torch.from_numpy(np.array(plane.resize((width, height), Image.LANCZOS)))
     return out.to(samples.dtype)

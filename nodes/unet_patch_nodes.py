@@ -1,8 +1,11 @@
 """Model patches that change the UNet's own computation while the model samples (FreeU,
-FreeU V2, Perturbed-Attention and Self-Attention Guidance, Kohya deep shrink); the UNet shared with other MODEL
-values stays as it was."""
+FreeU V2, Perturbed-Attention and Self-Attention Guidance, Kohya deep shrink, HyperTile,
+token merging, hypernetworks); the UNet shared with other MODEL values stays as it was."""
 from __future__ import annotations
 
+from typing import Any
+
+from .loaders import _file_fingerprint, _models
 from .registry import Node, register_node
 from .spec import Boolean, Combo, Float, Int, Output, Socket
 
@@ -92,6 +95,7 @@ class SelfAttentionGuidance(Node):
         return (patched,)
 
 
+_hypernetworks = _models("hypernetworks")
 RESIZE_CHOICES = ["bicubic", "nearest-exact", "bilinear", "area", "bislerp"]
 
 
@@ -118,3 +122,56 @@ class PatchModelAddDownscale(Node):
         patch = DeepShrinkPatch(block_number, downscale_factor, start_percent, end_percent, downscale_after_skip,
                                 downscale_method, upscale_method)
         return (model.with_unet_patch(patch),)
+
+
+@register_node("HyperTile", category=UNET_PATCHES)
+class HyperTile(Node):
+    """Self-attention within tiles of about tile_size pixels at the UNet's top levels: much
+    faster at large sizes, at some cost in coherence."""
+
+    model = Socket("MODEL")
+    tile_size = Int(default=256, min=1, max=2048)
+    swap_size = Int(default=2, min=1, max=128)
+    max_depth = Int(default=0, min=0, max=10)
+    scale_depth = Boolean(default=False)
+    OUTPUTS = MODEL_OUT
+
+    def execute(self, ctx, model, tile_size: int, swap_size: int, max_depth: int, scale_depth: bool) -> tuple:
+        from diffusion.token_patches import HyperTilePatch
+
+        return (model.with_unet_patch(HyperTilePatch(tile_size, swap_size, max_depth, scale_depth)),)
+
+
+@register_node("TomePatchModel", category=UNET_PATCHES)
+class TomePatchModel(Node):
+    """Token merging: a share (ratio) of the full-resolution self-attention queries merged
+    into similar ones; faster, slightly softer."""
+
+    model = Socket("MODEL")
+    ratio = Float(default=0.3, min=0.0, max=1.0, step=0.01)
+    OUTPUTS = MODEL_OUT
+
+    def execute(self, ctx, model, ratio: float) -> tuple:
+        from diffusion.token_patches import TokenMergePatch
+
+        return (model.with_unet_patch(TokenMergePatch(ratio)),)
+
+
+@register_node("HypernetworkLoader", category="loaders")
+class HypernetworkLoader(Node):
+    """Applies an A1111 hypernetwork (models/hypernetworks) to the model's attention."""
+
+    model = Socket("MODEL")
+    hypernetwork_name = Combo(choices=_hypernetworks)
+    strength = Float(default=1.0, min=-10.0, max=10.0, step=0.01)
+    OUTPUTS = MODEL_OUT
+
+    def execute(self, ctx, model, hypernetwork_name: str, strength: float) -> tuple:
+        from diffusion.token_patches import HypernetworkPatch, load_hypernetwork
+
+        nets = load_hypernetwork(ctx.folders.model_path("hypernetworks", hypernetwork_name))
+        return (model.with_unet_patch(HypernetworkPatch(nets, strength)),)
+
+    @classmethod
+    def fingerprint(cls, folders: Any, hypernetwork_name: str = "", **_: Any) -> Any:
+        return _file_fingerprint(folders, "hypernetworks", hypernetwork_name)

@@ -330,3 +330,81 @@ def test_deep_shrink_halves_the_features_in_its_window(executor):
     levels = len(input_block_stages(unet)) and sum(1 for b in unet.down_blocks if b.downsamplers)
     full = 16 // 2 ** levels
     assert sizes == [(full // 2, full // 2), (full, full)]
+
+
+def test_hypertile_and_token_merging(executor, plain):
+    big = _prompt()
+    big["5"]["inputs"].update(width=128, height=128)
+    reference = _latent(executor, big)
+    for patch in ({"class_type": "HyperTile", "inputs": {"tile_size": 32, "swap_size": 2, "max_depth": 1,
+                                                        "scale_depth": False}},
+                  {"class_type": "TomePatchModel", "inputs": {"ratio": 0.5}}):
+        prompt = _prompt(patch)
+        prompt["5"]["inputs"].update(width=128, height=128)
+        out = _latent(executor, prompt)
+        assert out.shape == reference.shape and torch.isfinite(out).all()
+        assert not torch.allclose(out, reference, atol=1e-3), patch["class_type"]
+        assert torch.equal(_latent(executor, {**prompt, "3": {**prompt["3"], "inputs": {**prompt["3"]["inputs"],
+                                                                                         "seed": 11}}}), out)
+    untouched = _prompt({"class_type": "TomePatchModel", "inputs": {"ratio": 0.0}})
+    assert torch.equal(_latent(executor, untouched), plain)
+
+
+def test_hypertile_tiles_attention_exactly():
+    """Tiled attention equals attention run on each tile by itself."""
+    from diffusers.models.attention_processor import Attention
+
+    from diffusion.token_patches import HyperTilePatch, tile_counts
+
+    assert tile_counts(16, 4, 2, 0) == 4 and tile_counts(16, 4, 2, 1) == 2 and tile_counts(3, 8, 2, 0) == 1
+    torch.manual_seed(0)
+    attn = Attention(8, heads=2, dim_head=4).eval()
+    patch = HyperTilePatch(tile_size=32, swap_size=1, max_depth=0, scale_depth=False)
+    patch.size["size"] = (8, 8)
+    x = torch.randn(1, 64, 8)
+    tiled = patch.processor(attn.processor)
+    with torch.no_grad():
+        out = tiled(attn, x)
+        grid = x.reshape(1, 2, 4, 2, 4, 8)
+        first_tile = grid[:, 0, :, 0].reshape(1, 16, 8)
+        alone = attn.processor(attn, first_tile)
+    assert torch.allclose(out.reshape(1, 8, 8, 8)[:, :4, :4].reshape(1, 16, 8), alone, atol=1e-6)
+
+
+def test_token_merging_merges_and_spreads_back():
+    from diffusion.token_patches import bipartite_merge
+
+    x = torch.randn(2, 16, 3)
+    x[:, 1] = x[:, 0]  # two identical neighbours: the first merge candidates
+    merge, unmerge = bipartite_merge(x, 4, 4, r=4, generator=torch.Generator().manual_seed(0))
+    merged = merge(x)
+    assert merged.shape == (2, 12, 3)
+    back = unmerge(merged)
+    assert back.shape == x.shape
+    same = torch.isclose(back, x, atol=1e-6).all(-1)
+    assert same.sum(-1).min() >= 8  # the 12 - 4 sources left unmerged come back exactly
+    assert torch.allclose(back[:, 0], back[:, 1])  # the identical pair was merged: one shared output
+
+
+def test_hypernetwork_loader(executor, plain, tmp_path):
+    from collections import OrderedDict
+
+    def mlp(width: int, seed: int) -> OrderedDict:
+        g = torch.Generator().manual_seed(seed)
+        return OrderedDict([("linear.0.weight", torch.randn(width * 2, width, generator=g) * 0.1),
+                            ("linear.0.bias", torch.zeros(width * 2)),
+                            ("linear.1.weight", torch.randn(width, width * 2, generator=g) * 0.1),
+                            ("linear.1.bias", torch.zeros(width))])
+
+    model = _value(executor, _prompt(), node="4")
+    widths = {int(model.unet.config.cross_attention_dim)} | set(model.unet.config.block_out_channels)
+    data = {w: [mlp(w, w), mlp(w, w + 1)] for w in widths}
+    data.update(activation_func="relu", is_layer_norm=False, name="tiny", layer_structure=[1, 2, 1])
+    folder = executor.folders.models / "hypernetworks"
+    folder.mkdir(parents=True, exist_ok=True)
+    torch.save(data, folder / "tiny.pt")
+    patch = {"class_type": "HypernetworkLoader", "inputs": {"hypernetwork_name": "tiny.pt", "strength": 1.0}}
+    shifted = _latent(executor, _prompt(patch))
+    assert torch.isfinite(shifted).all() and not torch.allclose(shifted, plain, atol=1e-3)
+    off = {"class_type": "HypernetworkLoader", "inputs": {"hypernetwork_name": "tiny.pt", "strength": 0.0}}
+    assert torch.allclose(_latent(executor, _prompt(off)), plain, rtol=1e-4, atol=1e-3)

@@ -30,6 +30,7 @@ class FreeU(Node):
     """FreeU: stronger backbone features (b1, b2) and weaker skip low frequencies (s1, s2)
     in the decoder; often more detail and saturation at no cost."""
 
+    VERSION = 1
     model = Socket("MODEL")
     b1 = _factor(1.1)
     b2 = _factor(1.2)
@@ -38,23 +39,17 @@ class FreeU(Node):
     OUTPUTS = MODEL_OUT
 
     def execute(self, ctx, model, b1: float, b2: float, s1: float, s2: float) -> tuple:
-        return _with_freeu(model, b1, b2, s1, s2, version=1)
+        return _with_freeu(model, b1, b2, s1, s2, version=self.VERSION)
 
 
 @register_node("FreeU_V2", category=UNET_PATCHES)
-class FreeUV2(Node):
+class FreeUV2(FreeU):
     """FreeU V2: the backbone amplified by each pixel's activation strength, which keeps
     colours from blowing out."""
 
-    model = Socket("MODEL")
+    VERSION = 2
     b1 = _factor(1.3)
     b2 = _factor(1.4)
-    s1 = _factor(0.9)
-    s2 = _factor(0.2)
-    OUTPUTS = MODEL_OUT
-
-    def execute(self, ctx, model, b1: float, b2: float, s1: float, s2: float) -> tuple:
-        return _with_freeu(model, b1, b2, s1, s2, version=2)
 
 
 @register_node("PerturbedAttentionGuidance", category=UNET_PATCHES)

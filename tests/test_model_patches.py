@@ -318,7 +318,7 @@ def test_deep_shrink_halves_the_features_in_its_window(executor):
     x, t = torch.randn(1, 4, 16, 16), torch.tensor([900])
     text = torch.randn(1, 77, unet.config.cross_attention_dim)
     patch = DeepShrinkPatch(1, 2.0, 0.0, 0.5, True, "bilinear", "bilinear")
-    sigmas = model.alphas_cumprod.new_tensor(((1 - model.alphas_cumprod) / model.alphas_cumprod) ** 0.5)
+    sigmas = (((1 - model.alphas_cumprod) / model.alphas_cumprod) ** 0.5).float()
     try:
         with torch.no_grad(), patch.applied(unet):
             for sigma in (14.0, 0.05):  # inside the window (the start of sampling), then after it

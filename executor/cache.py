@@ -124,7 +124,7 @@ def compute_keys(
         for name, value in sorted(node.inputs.items()):
             if isinstance(value, Link):
                 parts.append([name, "link", keys[value.node], value.slot])
-            elif cls.input(name) is not None:
+            elif cls.input_named(name) is not None:
                 parts.append([name, "value", constants.get(name, value)])
         try:
             linked = {name: None for name, value in node.inputs.items() if isinstance(value, Link)}

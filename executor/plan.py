@@ -69,7 +69,7 @@ def _used_links(node, cls, workflow: WorkflowGraph):
     for a node that takes undeclared inputs) to nodes that exist."""
     for name, value in node.inputs.items():
         if isinstance(value, Link) and value.node in workflow.nodes:
-            if cls is None or cls.ACCEPTS_EXTRA_LINKS or cls.input(name) is not None:
+            if cls is None or cls.ACCEPTS_EXTRA_LINKS or cls.input_named(name) is not None:
                 yield value.node
 
 

@@ -261,7 +261,7 @@ class _Run:
         node = self.workflow.nodes[node_id]
         inputs = dict(self.checked.values.get(node_id, {}))
         for name, value in node.inputs.items():
-            if isinstance(value, Link) and (cls.ACCEPTS_EXTRA_LINKS or cls.input(name) is not None):
+            if isinstance(value, Link) and (cls.ACCEPTS_EXTRA_LINKS or cls.input_named(name) is not None):
                 produced = self.values.get(value.node)
                 inputs[name] = produced[value.slot] if produced is not None else None
         return inputs

@@ -149,7 +149,7 @@ def _check_inputs(node_id, inputs, cls, workflow, registry, folders, add) -> dic
     coerced: dict[str, Any] = {}
     if cls.ACCEPTS_EXTRA_LINKS:
         for name, value in inputs.items():
-            if isinstance(value, Link) and cls.input(name) is None:
+            if isinstance(value, Link) and cls.input_named(name) is None:
                 _check_link(node_id, Input(name=name), value, workflow, registry, add)
     for spec in cls.input_specs(folders):
         if spec.name not in inputs:

@@ -42,7 +42,7 @@ class CLIPVisionEncode(Node):
 
     clip_vision = Socket("CLIP_VISION")
     image = Socket("IMAGE")
-    crop = Combo(choices=("center", "none"))
+    crop = Combo(choices=("center", "none"), default="center", added_later=True)
     OUTPUTS = (Output("CLIP_VISION_OUTPUT", "CLIP_VISION_OUTPUT"),)
 
     def execute(self, ctx, clip_vision, image: torch.Tensor, crop: str) -> tuple:

@@ -71,7 +71,7 @@ class VAEEncodeForInpaint(Node):
     pixels = Socket("IMAGE")
     vae = Socket("VAE")
     mask = Socket("MASK")
-    grow_mask_by = Int(default=6, min=0, max=64, step=1)
+    grow_mask_by = Int(default=6, min=0, max=64, step=1, added_later=True)
     OUTPUTS = (Output("LATENT", "LATENT"),)
 
     def execute(self, ctx, pixels: torch.Tensor, vae, mask: torch.Tensor, grow_mask_by: int) -> tuple:

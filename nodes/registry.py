@@ -72,7 +72,7 @@ class Node:
         return None
 
     @classmethod
-    def input(cls, name: str) -> Optional[Input]:
+    def input_named(cls, name: str) -> Optional[Input]:
         return _input_map(cls).get(name)
 
 
@@ -142,6 +142,8 @@ def _renamed(spec: Input, name: str) -> Input:
 def _check_node(cls: type[Node]) -> None:
     node_id = cls.NODE_ID
     for spec in cls.INPUTS:
+        if callable(getattr(Node, spec.name, None)):
+            raise NodeDefinitionError(f"{node_id}.{spec.name}: the name of a Node method cannot be an input")
         problem = spec.check_default()
         if problem:
             raise NodeDefinitionError(f"{node_id}.{spec.name}: {problem}")

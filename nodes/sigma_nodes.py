@@ -125,7 +125,7 @@ class SDTurboScheduler(Node):
 
     model = Socket("MODEL")
     steps = _steps(1, 1, 10)
-    denoise = Float(default=1.0, min=0, max=1.0, step=0.01)
+    denoise = Float(default=1.0, min=0, max=1.0, step=0.01, added_later=True)
     OUTPUTS = SIGMAS_OUT
 
     def execute(self, ctx, model, steps: int, denoise: float) -> tuple:

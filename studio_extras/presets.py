@@ -52,7 +52,7 @@ def node_input(node_id: str, name: str) -> Input:
     from nodes.registry import REGISTRY
 
     node = REGISTRY.get(node_id)
-    spec = node.input(name) if node is not None else None
+    spec = node.input_named(name) if node is not None else None
     if spec is None:
         raise LookupError(f"the core node {node_id} has no input {name!r}")
     return spec

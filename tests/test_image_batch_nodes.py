@@ -140,3 +140,38 @@ def test_rebatch_latents_and_images():
     (images,) = _run(batch_nodes.RebatchImages, images=[torch.zeros(3, 2, 2, 3), torch.ones(2, 2, 2, 3)],
                      batch_size=[4])
     assert [i.shape[0] for i in images] == [4, 1] and images[0][3].min() == 1
+
+
+def test_a_node_may_take_an_input_named_input(executor):
+    """ComfyUI's ModelMergeBlocks and ResizeImageMaskNode have an input called "input"."""
+    prompt = {
+        "1": {"class_type": "EmptyImage", "inputs": {"width": 32, "height": 16, "batch_size": 1, "color": 0}},
+        "2": {"class_type": "ResizeImageMaskNode", "inputs": {"input": ["1", 0], "resize_type": "scale by multiplier",
+                                                              "resize_type.multiplier": 2.0, "scale_method": "area"}},
+        "3": {"class_type": "GetImageSize", "inputs": {"image": ["2", 0]}},
+        "4": {"class_type": "PreviewAny", "inputs": {"source": ["3", 0]}},
+    }
+    result = executor.run(prompt)
+    assert result.status == "success", result.error
+    assert result.outputs["4"]["text"] == ["64"]
+
+
+def test_inputs_comfyui_added_later_get_their_defaults(executor):
+    """API prompts saved by older ComfyUI versions lack inputs added since (the example
+    workflows' VAEEncodeForInpaint.grow_mask_by, CLIPVisionEncode.crop, SDTurboScheduler.denoise)."""
+    prompt = {
+        "1": {"class_type": "CheckpointLoaderSimple", "inputs": {"ckpt_name": "missing.safetensors"}},
+        "2": {"class_type": "EmptyImage", "inputs": {"width": 32, "height": 32, "batch_size": 1, "color": 0}},
+        "3": {"class_type": "SolidMask", "inputs": {"value": 1.0, "width": 32, "height": 32}},
+        "4": {"class_type": "VAEEncodeForInpaint", "inputs": {"pixels": ["2", 0], "vae": ["1", 2], "mask": ["3", 0]}},
+        "5": {"class_type": "SDTurboScheduler", "inputs": {"model": ["1", 0], "steps": 1}},
+        "6": {"class_type": "CLIPVisionEncode", "inputs": {"clip_vision": ["7", 0], "image": ["2", 0]}},
+        "7": {"class_type": "CLIPVisionLoader", "inputs": {"clip_name": "missing.safetensors"}},
+        "8": {"class_type": "PreviewAny", "inputs": {"source": ["4", 0]}},
+        "9": {"class_type": "PreviewAny", "inputs": {"source": ["5", 0]}},
+        "10": {"class_type": "PreviewAny", "inputs": {"source": ["6", 0]}},
+    }
+    checked = executor.plans.get(prompt, executor.registry, executor.folders).checked
+    missing = [(node, e["details"]) for node, entry in checked.node_errors.items() for e in entry["errors"]
+               if e["type"] == "required_input_missing"]
+    assert missing == [] and set(checked.node_errors) == {"1", "7"}  # only the absent model files

@@ -221,10 +221,10 @@ def test_preset_bounds_are_the_core_nodes_own():
     """A preset is applied to KSampler's and Empty Latent Image's widgets, so it is held to
     their descriptors: whatever those nodes accept, a preset accepts."""
     sampler, latent = REGISTRY.get("KSampler"), REGISTRY.get("EmptyLatentImage")
-    steps, cfg, width = sampler.input("steps"), sampler.input("cfg"), latent.input("width")
-    top = {"name": "a", "steps": steps.max, "cfg": cfg.max, "width": width.max, "height": latent.input("height").min,
-           "sampler_name": sampler.input("sampler_name").current_choices()[-1],
-           "scheduler": sampler.input("scheduler").current_choices()[-1]}
+    steps, cfg, width = sampler.input_named("steps"), sampler.input_named("cfg"), latent.input_named("width")
+    top = {"name": "a", "steps": steps.max, "cfg": cfg.max, "width": width.max, "height": latent.input_named("height").min,
+           "sampler_name": sampler.input_named("sampler_name").current_choices()[-1],
+           "scheduler": sampler.input_named("scheduler").current_choices()[-1]}
     assert validate_preset(top) == (top, {})
     _, errors = validate_preset({"name": "a", "steps": steps.max + 1, "cfg": cfg.min - 1, "width": width.max + width.step})
     assert errors == {

@@ -9,6 +9,7 @@ import numpy as np
 import torch
 
 from .image_nodes import LoadImage, load_image_file
+from .image_transform import resize_image
 from .latent import MAX_RESOLUTION
 from .registry import Node, register_node
 from .resize import IMAGE_UPSCALE_METHODS, resize
@@ -30,7 +31,7 @@ def batch_images(images: list[torch.Tensor]) -> torch.Tensor:
         if image.shape[-1] < channels:
             image = torch.cat([image, torch.ones(*image.shape[:-1], 1, dtype=image.dtype)], dim=-1)
         if tuple(image.shape[1:3]) != tuple(first.shape[1:3]):
-            image = resize(image.movedim(-1, 1), first.shape[2], first.shape[1], "bilinear", "center").movedim(1, -1)
+            image = resize_image(image, first.shape[2], first.shape[1], "bilinear", "center")
         out.append(image)
     return torch.cat(out, dim=0)
 
@@ -163,7 +164,7 @@ def _fit(t: torch.Tensor, height: int, width: int) -> torch.Tensor:
     """[H,W,C] resized (bicubic, centre crop) to height x width."""
     if tuple(t.shape[:2]) == (height, width):
         return t
-    return resize(t.permute(2, 0, 1).unsqueeze(0), width, height, "bicubic", "center")[0].permute(1, 2, 0)
+    return resize_image(t.unsqueeze(0), width, height, "bicubic", "center")[0]
 
 
 @register_node("PorterDuffImageComposite", category="mask/compositing", display_name="Porter-Duff Image Composite")

@@ -6,7 +6,7 @@ from typing import Any
 import torch
 
 from .latent import MAX_RESOLUTION
-from .loaders import _file_fingerprint, _models
+from .loaders import _file_fingerprint, _models, with_embeddings
 from .registry import Node, register_node
 from .spec import Combo, Float, Int, Output, Socket, String
 
@@ -59,12 +59,10 @@ class unCLIPCheckpointLoader(Node):  # noqa: N801 (ComfyUI's class name)
                Output("CLIP_VISION", "CLIP_VISION"))
 
     def execute(self, ctx, ckpt_name: str) -> tuple:
-        from diffusion.embeddings import EmbeddingFolder
         from diffusion.unclip import load_unclip_checkpoint
 
         model, clip, vae, vision = load_unclip_checkpoint(ctx.folders.model_path("checkpoints", ckpt_name))
-        clip.default_embeddings = EmbeddingFolder(ctx.folders.model_dirs("embeddings"))
-        return (model, clip, vae, vision)
+        return (model, with_embeddings(ctx, clip), vae, vision)
 
     @classmethod
     def fingerprint(cls, folders: Any, ckpt_name: str = "", **_: Any) -> Any:

@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from .loaders import _file_fingerprint, _models
+from .loaders import _file_fingerprint, _models, with_embeddings
 from .registry import Node, register_node
 from .spec import Combo, Output
 
@@ -19,13 +19,6 @@ DUAL_CLIP_TYPES = ["sdxl", "sd3", "flux", "hunyuan_video", "hidream", "hunyuan_i
                    "kandinsky5", "kandinsky5_image"]
 WEIGHT_DTYPES = ["default", "fp8_e4m3fn", "fp8_e4m3fn_fast", "fp8_e5m2"]
 LOADERS = "advanced/loaders"
-
-
-def _with_embeddings(ctx, clip):
-    from diffusion.embeddings import EmbeddingFolder
-
-    clip.default_embeddings = EmbeddingFolder(ctx.folders.model_dirs("embeddings"))
-    return clip
 
 
 def _device_for(device: str):
@@ -75,7 +68,7 @@ class CLIPLoader(Node):
 
         _check_type(type, "stable_diffusion")
         path = ctx.folders.model_path("text_encoders", clip_name)
-        return (_with_embeddings(ctx, load_text_encoders([path], device=_device_for(device))),)
+        return (with_embeddings(ctx, load_text_encoders([path], device=_device_for(device))),)
 
     @classmethod
     def fingerprint(cls, folders: Any, clip_name: str = "", **_: Any) -> Any:
@@ -97,7 +90,7 @@ class DualCLIPLoader(Node):
 
         _check_type(type, "sdxl")
         paths = [ctx.folders.model_path("text_encoders", name) for name in (clip_name1, clip_name2)]
-        return (_with_embeddings(ctx, load_text_encoders(paths, device=_device_for(device))),)
+        return (with_embeddings(ctx, load_text_encoders(paths, device=_device_for(device))),)
 
     @classmethod
     def fingerprint(cls, folders: Any, clip_name1: str = "", clip_name2: str = "", **_: Any) -> Any:
@@ -133,7 +126,7 @@ class CheckpointLoader(Node):
         clip = parts.clip
         if config["layer_idx"] is not None:
             clip = clip.with_last_layer(int(config["layer_idx"]))
-        return (parts.model, _with_embeddings(ctx, clip), parts.vae)
+        return (parts.model, with_embeddings(ctx, clip), parts.vae)
 
     @classmethod
     def fingerprint(cls, folders: Any, config_name: str = "", ckpt_name: str = "", **_: Any) -> Any:
@@ -166,4 +159,4 @@ class DiffusersLoader(Node):
         from diffusion.loader import load_checkpoint
 
         parts = load_checkpoint(ctx.folders.model_path("diffusers", model_path))
-        return (parts.model, _with_embeddings(ctx, parts.clip), parts.vae)
+        return (parts.model, with_embeddings(ctx, parts.clip), parts.vae)

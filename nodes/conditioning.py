@@ -9,6 +9,16 @@ from .registry import Node, register_node
 from .spec import Int, Output, Socket, String
 
 
+def embedding_lookup(ctx: Any, text: str) -> Any:
+    """The models/embeddings lookup when the prompt names an embedding, else None (so a
+    prompt without one never scans the folder)."""
+    if ctx is None or EMBEDDING_PREFIX not in text:
+        return None
+    from diffusion.embeddings import EmbeddingFolder
+
+    return EmbeddingFolder(ctx.folders.model_dirs("embeddings"))
+
+
 @register_node("CLIPSetLastLayer", category="conditioning", display_name="CLIP Set Last Layer")
 class CLIPSetLastLayer(Node):
     """Stops the text encoder at an earlier layer ("CLIP skip"): -1 is the last layer, -2 the one before."""
@@ -31,11 +41,7 @@ class CLIPTextEncode(Node):
     OUTPUTS = (Output("CONDITIONING", "CONDITIONING"),)
 
     def execute(self, ctx, text: str, clip) -> tuple:
-        lookup = None
-        if EMBEDDING_PREFIX in text:
-            from diffusion.embeddings import EmbeddingFolder
-
-            lookup = EmbeddingFolder(ctx.folders.model_dirs("embeddings"))
+        lookup = embedding_lookup(ctx, text)
         cond, pooled = clip.encode_text(text, lookup) if lookup is not None else clip.encode_text(text)
         return ([[cond, {"pooled_output": pooled}]],)
 

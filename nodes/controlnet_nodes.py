@@ -17,13 +17,14 @@ class ControlNetLoader(Node):
     control_net_name = Combo(choices=_models("controlnet"))
     OUTPUTS = (Output("CONTROL_NET", "CONTROL_NET"),)
 
-    def execute(self, ctx, control_net_name: str) -> tuple:
+    def execute(self, ctx, control_net_name: str, model=None) -> tuple:
+        """`model`: the base a difference ControlNet is added to (DiffControlNetLoader)."""
         from diffusion.controlnet import load_controlnet
         from diffusion.device import default_device, default_dtype
 
         device = default_device()
         path = ctx.folders.model_path("controlnet", control_net_name)
-        return (load_controlnet(path, device, default_dtype(device)),)
+        return (load_controlnet(path, device, default_dtype(device), base=model),)
 
     @classmethod
     def fingerprint(cls, folders: Any, control_net_name: str = "", **_: Any) -> Any:
@@ -99,18 +100,10 @@ class DiffControlNetLoader(Node):
     model = Socket("MODEL")
     control_net_name = Combo(choices=_models("controlnet"))
     OUTPUTS = (Output("CONTROL_NET", "CONTROL_NET"),)
+    fingerprint = ControlNetLoader.fingerprint
 
     def execute(self, ctx, model, control_net_name: str) -> tuple:
-        from diffusion.controlnet import load_controlnet
-        from diffusion.device import default_device, default_dtype
-
-        device = default_device()
-        path = ctx.folders.model_path("controlnet", control_net_name)
-        return (load_controlnet(path, device, default_dtype(device), base=model),)
-
-    @classmethod
-    def fingerprint(cls, folders: Any, control_net_name: str = "", **_: Any) -> Any:
-        return _file_fingerprint(folders, "controlnet", control_net_name)
+        return ControlNetLoader().execute(ctx, control_net_name, model=model)
 
 
 UNION_TYPES = ["auto", "openpose", "depth", "hed/pidi/scribble/ted", "canny/lineart/anime_lineart/mlsd", "normal",

@@ -20,10 +20,11 @@ def input_images(folders: Any) -> list[str]:
     return folders.list_input_images() if folders is not None else []
 
 
-def input_file_fingerprint(folders: Any, image: str) -> Any:
-    """Content hash of an input file, so its loader re-runs when the file changes."""
+def input_file_fingerprint(folders: Any, image: str, default: str = "input") -> Any:
+    """Content hash of an input (or `name [output]`) file, so its loader re-runs when the
+    file changes."""
     try:
-        return hashlib.sha256(folders.annotated_path(image, "input").read_bytes()).hexdigest()
+        return hashlib.sha256(folders.annotated_path(image, default).read_bytes()).hexdigest()
     except (OSError, ValueError, AttributeError):
         return None
 

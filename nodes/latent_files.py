@@ -3,13 +3,12 @@
 saved."""
 from __future__ import annotations
 
-import hashlib
 import json
 from typing import Any, Optional
 
 import torch
 
-from .image_nodes import load_image_file
+from .image_nodes import input_file_fingerprint, load_image_file
 from .png_files import next_counter, split_prefix
 from .registry import Node, register_node
 from .spec import Combo, NodeOutput, Output, Socket, String
@@ -19,13 +18,6 @@ LATENT_SUFFIX = ".latent"
 # older ones were stored scaled by SD1's latent factor.
 VERSION_KEY = "latent_format_version_0"
 LEGACY_SCALE = 0.18215
-
-
-def _file_hash(folders: Any, name: str, kind: str) -> Optional[str]:
-    try:
-        return hashlib.sha256(folders.annotated_path(name, kind).read_bytes()).hexdigest()
-    except (OSError, ValueError, AttributeError):
-        return None
 
 
 def latent_file_bytes(samples: torch.Tensor, prompt: Optional[dict], extra_pnginfo: Optional[dict]) -> bytes:
@@ -88,7 +80,7 @@ class LoadLatent(Node):
 
     @classmethod
     def fingerprint(cls, folders: Any, latent: str = "", **_: Any) -> Any:
-        return _file_hash(folders, latent, "input")
+        return input_file_fingerprint(folders, latent)
 
 
 def _output_images(folders: Any) -> list[str]:
@@ -112,4 +104,4 @@ class LoadImageOutput(Node):
 
     @classmethod
     def fingerprint(cls, folders: Any, image: str = "", **_: Any) -> Any:
-        return _file_hash(folders, image, "output")
+        return input_file_fingerprint(folders, image, "output")

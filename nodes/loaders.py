@@ -18,6 +18,14 @@ def _file_fingerprint(folders: Any, kind: str, name: str) -> Any:
     return [stat.st_size, stat.st_mtime_ns]
 
 
+def with_embeddings(ctx: Any, clip: Any) -> Any:
+    """The CLIP value with models/embeddings as its lookup for `embedding:NAME` in prompts."""
+    from diffusion.embeddings import EmbeddingFolder
+
+    clip.default_embeddings = EmbeddingFolder(ctx.folders.model_dirs("embeddings"))
+    return clip
+
+
 def _models(kind: str):
     def choices(folders: Any) -> list[str]:
         return folders.list_models(kind) if folders is not None else []
@@ -36,11 +44,8 @@ class CheckpointLoaderSimple(Node):
     def execute(self, ctx, ckpt_name: str) -> tuple:
         from diffusion.loader import load_checkpoint
 
-        from diffusion.embeddings import EmbeddingFolder
-
         parts = load_checkpoint(ctx.folders.model_path("checkpoints", ckpt_name))
-        parts.clip.default_embeddings = EmbeddingFolder(ctx.folders.model_dirs("embeddings"))
-        return (parts.model, parts.clip, parts.vae)
+        return (parts.model, with_embeddings(ctx, parts.clip), parts.vae)
 
     @classmethod
     def fingerprint(cls, folders: Any, ckpt_name: str = "", **_: Any) -> Any:

@@ -2,10 +2,9 @@
 was trained on (base), and the aesthetic score of the refiner."""
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any
 
-from diffusion.prompt_weights import EMBEDDING_PREFIX
-
+from .conditioning import embedding_lookup
 from .latent import MAX_RESOLUTION
 from .registry import Node, register_node
 from .spec import Float, Int, Output, Socket, String
@@ -19,12 +18,7 @@ def _size(default: int = 1024) -> Int:
 
 
 def _tokens(ctx: Any, clip: Any, text: str) -> dict:
-    lookup: Optional[Any] = None
-    if ctx is not None and EMBEDDING_PREFIX in text:
-        from diffusion.embeddings import EmbeddingFolder
-
-        lookup = EmbeddingFolder(ctx.folders.model_dirs("embeddings"))
-    return clip.tokenize(text, embeddings=lookup)
+    return clip.tokenize(text, embeddings=embedding_lookup(ctx, text))
 
 
 def encode_per_encoder(ctx: Any, clip: Any, texts: dict[str, str]) -> tuple:

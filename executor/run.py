@@ -213,6 +213,9 @@ class _Run:
                     done.add(node_id)
                     if entry.ui:
                         self.result.outputs[node_id] = entry.ui
+                        # As ComfyUI does: a cached output node still tells the client what it
+                        # shows, so a fresh tab re-queueing a finished graph sees its images.
+                        self.emit("executed", {"node": node_id, "display_node": node_id, "output": entry.ui})
                     stack.pop()
                     continue
                 missed.add(node_id)

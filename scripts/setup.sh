@@ -28,9 +28,15 @@ if [ ! -f "$stamp" ]; then
   .venv/bin/python -m pip install --disable-pip-version-check -q --no-deps -r requirements-nodeps.txt
   touch "$stamp"
 fi
-# Browser tests drive Debian's Chromium (`playwright install` needs the network).
-if [ "$test_tools" = 1 ] && [ ! -x /usr/bin/chromium ]; then
-  sudo=""
-  [ "$(id -u)" -ne 0 ] && sudo="sudo"
-  $sudo apt-get update -qq && $sudo apt-get install -y -qq chromium
+# Browser tests drive Debian's Chromium (`playwright install` needs the network); a CJK
+# font makes screenshots of the Chinese interface readable instead of boxes.
+if [ "$test_tools" = 1 ]; then
+  packages=()
+  [ -x /usr/bin/chromium ] || packages+=(chromium)
+  dpkg -s fonts-noto-cjk >/dev/null 2>&1 || packages+=(fonts-noto-cjk)
+  if [ "${#packages[@]}" -gt 0 ]; then
+    sudo=""
+    [ "$(id -u)" -ne 0 ] && sudo="sudo"
+    $sudo apt-get update -qq && $sudo apt-get install -y -qq "${packages[@]}"
+  fi
 fi

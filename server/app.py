@@ -39,6 +39,7 @@ from .clients import ClientRegistry
 from .config import ServerConfig
 from .errors import ApiError
 from .events import EventBridge
+from .example_inputs import provide_example_inputs
 from .previews import PreviewThrottle
 from .security import error_middleware, origin_middleware
 from .extensions import ServerExtensions
@@ -72,6 +73,7 @@ def create_app(
     folders = config.folders()
     for folder in (folders.input, folders.output, folders.temp):
         folder.mkdir(parents=True, exist_ok=True)
+    provide_example_inputs(folders.input)
     executor = Executor(folders, registry=registry)
     clients = ClientRegistry()
     bridge = EventBridge(clients, PreviewThrottle(config.preview_interval_s))

@@ -2,6 +2,8 @@
 
 JSON is encoded once per event on the calling thread, then handed to the loop with
 `call_soon_threadsafe`, which keeps the events of a prompt in the order they happened.
+For each client with a prompt running, the latest `executing` and `progress` messages are
+kept, so a client that reconnects (a reloaded browser tab) sees at once where its prompt is.
 """
 from __future__ import annotations
 
@@ -9,6 +11,9 @@ import asyncio
 import json
 import logging
 from typing import Any, Callable, Optional
+
+# Events that end a client's running prompt (its kept progress is dropped).
+_RUN_ENDS = ("execution_success", "execution_error", "execution_interrupted")
 
 from .clients import ClientRegistry
 from .previews import PreviewThrottle, encode_png_frame
@@ -23,6 +28,7 @@ class EventBridge:
         self.clients = clients
         self.throttle = throttle
         self._loop: Optional[asyncio.AbstractEventLoop] = None
+        self._running: dict[str, dict[str, str]] = {}  # client -> {"start"|"executing"|"progress": text}; loop thread
 
     def attach(self, loop: Optional[asyncio.AbstractEventLoop]) -> None:
         self._loop = loop
@@ -38,7 +44,30 @@ class EventBridge:
                 self._post(self.clients.publish_bytes, encode_png_frame(data["image"]), client_id)
             return
         text = json.dumps({"type": kind, "data": data}, default=str)
-        self._post(self.clients.publish_text, text, client_id)
+        self._post(self._publish_text, (kind, data.get("node", "") if kind == "executing" else "", text), client_id)
+
+    def _publish_text(self, item: tuple, client_id: Optional[str]) -> None:
+        kind, node, text = item
+        if client_id is not None:
+            self._remember(kind, node, text, client_id)
+        self.clients.publish_text(text, client_id)
+
+    def _remember(self, kind: str, node: Any, text: str, client_id: str) -> None:
+        if kind == "execution_start":
+            self._running[client_id] = {"start": text}
+        elif kind == "executing" and node is None or kind in _RUN_ENDS:
+            self._running.pop(client_id, None)
+        elif kind == "executing":
+            state = self._running.setdefault(client_id, {})
+            state["executing"] = text
+            state.pop("progress", None)
+        elif kind == "progress" and client_id in self._running:
+            self._running[client_id]["progress"] = text
+
+    def replay(self, client_id: str) -> list[str]:
+        """The messages that tell a reconnecting client where its running prompt is (loop thread)."""
+        state = self._running.get(client_id, {})
+        return [state[key] for key in ("start", "executing", "progress") if key in state]
 
     def send_bytes(self, frame: bytes, client_id: Optional[str]) -> None:
         """A binary frame (any thread) to one client, or to all."""

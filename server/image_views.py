@@ -6,7 +6,7 @@ import io
 from pathlib import Path
 from typing import Optional
 
-from PIL import Image
+from PIL import Image, ImageOps
 from PIL.PngImagePlugin import PngInfo
 
 from .errors import ApiError
@@ -22,6 +22,12 @@ def _open(path: Path) -> Image.Image:
         return image
     except Exception as exc:
         raise ApiError(400, "invalid_image", f"'{path.name}' is not an image: {exc}") from None
+
+
+def _upright(image: Image.Image) -> Image.Image:
+    """Turned as its EXIF orientation says, as browsers show it and Load Image reads it, so a
+    mask painted over what the editor showed fits the copy it is saved into."""
+    return ImageOps.exif_transpose(image)
 
 
 def _png(image: Image.Image) -> bytes:
@@ -42,7 +48,7 @@ def preview(path: Path, spec: str, channel: str) -> tuple[bytes, str]:
         if fmt == "webp" and max(image.size) > WEBP_MAX_SIDE:
             fmt = "jpeg"  # webp cannot hold it
         keep_alpha = fmt == "webp" and channel != "rgb" and "A" in image.getbands()
-        image = image.convert("RGBA" if keep_alpha else "RGB")
+        image = _upright(image).convert("RGBA" if keep_alpha else "RGB")
         out = io.BytesIO()
         image.save(out, format=fmt.upper(), quality=quality)
     return out.getvalue(), f"image/{fmt}"
@@ -51,7 +57,8 @@ def preview(path: Path, spec: str, channel: str) -> tuple[bytes, str]:
 def channel_view(path: Path, channel: str) -> bytes:
     """`channel=rgb`: the colour without alpha; `channel=a`: the alpha alone (on black,
     fully opaque where the image has no alpha)."""
-    with _open(path) as image:
+    with _open(path) as opened:
+        image = _upright(opened)
         if channel == "rgb":
             return _png(image.convert("RGB"))
         alpha = image.getchannel("A") if "A" in image.getbands() else Image.new("L", image.size, 255)
@@ -67,7 +74,7 @@ def masked_original(original: Path, mask_bytes: bytes) -> bytes:
         info = PngInfo()
         for key, value in (getattr(base, "text", None) or {}).items():
             info.add_text(key, value)
-        rgba = base.convert("RGBA")
+        rgba = _upright(base).convert("RGBA")
     try:
         with Image.open(io.BytesIO(mask_bytes)) as mask:
             alpha = mask.convert("RGBA").getchannel("A")

@@ -14,7 +14,7 @@ from aiohttp import WSMsgType, web
 from .errors import ApiError
 from .events import status_message
 from .features import server_features
-from .state import CLIENTS, CONFIG, LOGS, QUEUE
+from .state import BRIDGE, CLIENTS, CONFIG, LOGS, QUEUE
 
 MAX_CLIENT_ID = 128
 
@@ -28,6 +28,8 @@ async def websocket_handler(request: web.Request) -> web.WebSocketResponse:
     clients = request.app[CLIENTS]
     client = clients.add(sid, ws)
     client.offer(status_message(request.app[QUEUE].status(), sid))
+    for text in request.app[BRIDGE].replay(sid):  # a reloaded page: where its prompt is now
+        client.offer(text)
     try:
         async for message in ws:
             if message.type == WSMsgType.ERROR:

@@ -120,6 +120,8 @@ async def test_folder_paths_and_files_newest_first(tmp_path):
         paths = await (await client.get("/internal/folder_paths")).json()
         assert paths["checkpoints"] == [str(tmp_path / "models" / "checkpoints")]
         assert "loras" in paths and "text_encoders" in paths
+        for example in (tmp_path / "input").glob("*.png"):  # the examples the server provides
+            example.unlink()
         for index, name in enumerate(("old.png", "new.png")):
             (tmp_path / "input" / name).write_bytes(png())
             stamp = 1_700_000_000 + index * 100
@@ -269,6 +271,28 @@ async def test_mask_upload_puts_the_mask_into_the_originals_alpha(tmp_path):
         again = await _upload(client, "/upload/mask", mask_png.getvalue(), "clipspace-mask.png",
                               type="input", subfolder="clipspace", original_ref=ref)
         assert (await again.json())["name"] == "clipspace-mask.png"  # the same bytes again: no copy
+
+
+@async_test
+async def test_mask_fits_a_photo_turned_by_its_exif_orientation(tmp_path):
+    async with make_client(tmp_path) as client:
+        exif = Image.Exif()
+        exif[0x0112] = 6  # stored 8 wide and 4 high, shown turned: 4 wide and 8 high
+        photo = io.BytesIO()
+        Image.new("RGB", (8, 4), (200, 40, 40)).save(photo, format="JPEG", exif=exif.tobytes())
+        await _upload(client, "/upload/image", photo.getvalue(), "photo.jpg")
+        shown = await client.get("/view", params={"filename": "photo.jpg", "type": "input", "channel": "rgb"})
+        assert Image.open(io.BytesIO(await shown.read())).size == (4, 8)  # as the browser shows the file
+        mask = np.full((8, 4, 4), 255, np.uint8)
+        mask[:2, :, 3] = 0  # the top two rows painted
+        mask_png = io.BytesIO()
+        Image.fromarray(mask, "RGBA").save(mask_png, format="PNG")
+        ref = json.dumps({"filename": "photo.jpg", "type": "input"})
+        answer = await _upload(client, "/upload/mask", mask_png.getvalue(), "photo-mask.png",
+                               type="input", subfolder="clipspace", original_ref=ref)
+        assert answer.status == 200, await answer.text()
+        saved = np.asarray(Image.open(tmp_path / "input" / "clipspace" / "photo-mask.png"))
+        assert saved.shape == (8, 4, 4) and (saved[:2, :, 3] == 0).all() and (saved[2:, :, 3] == 255).all()
 
 
 @async_test

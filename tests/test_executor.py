@@ -86,6 +86,19 @@ def test_cached_event_lists_cached_nodes(executor):
     assert cached["nodes"] == ["0", "1", "2", "3"]
 
 
+def test_cached_output_node_still_reports_what_it_shows(executor):
+    """Like ComfyUI: a re-run served from the cache sends `executed` for the output node
+    (its saved UI output), so a client that did not see the first run still gets it."""
+    executor.run(chain_workflow(2))
+    events = []
+    again = executor.run(chain_workflow(2), prompt_id="p2", on_event=lambda kind, data: events.append((kind, data)))
+    assert again.executed == []
+    assert [d for k, d in events if k == "executed"] == [{"node": "3", "display_node": "3", "output": {"value": [2]}, "prompt_id": "p2"}]
+    assert [d["node"] for k, d in events if k == "executing" and d["node"]] == []  # nothing ran
+    kinds = [k for k, _ in events]
+    assert kinds.index("executed") < kinds.index("execution_success")
+
+
 def test_ten_thousand_node_chain_runs_without_recursion(executor):
     result = executor.run(chain_workflow(10_000))
     assert result.outputs[str(10_001)] == {"value": [10_000]}

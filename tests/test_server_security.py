@@ -12,8 +12,15 @@ from aiohttp import FormData
 from PIL import Image
 
 from server.config import ServerConfig
+from server.example_inputs import EXAMPLES
 from server.security import origin_allowed
 from tests.server_support import async_test, make_client, queue_prompt, sink_workflow, wait_for_history
+
+
+def uploaded_files(base) -> list[str]:
+    """The input folder's files besides the examples the server puts there at start."""
+    examples = {p.name for p in EXAMPLES.glob("*.png")}
+    return [p.name for p in (base / "input").iterdir() if p.name not in examples]
 
 
 def png_bytes(size=(4, 4)) -> bytes:
@@ -144,7 +151,7 @@ async def test_non_image_upload_is_refused(tmp_path):
         await assert_json_error(response, 400)
         response = await client.post("/upload/image", data=b"raw", headers={"Content-Type": "image/png"})
         await assert_json_error(response, 400)
-        assert not any((tmp_path / "input").iterdir())
+        assert uploaded_files(tmp_path) == []
         await still_serving(client)
 
 
@@ -156,7 +163,7 @@ async def test_decompression_bomb_is_refused(tmp_path, side):
         response = await client.post("/upload/image", data=upload_form(png_header_only(side, side)))
         body = await assert_json_error(response, 413)
         assert body["error"]["type"] == "image_too_large"
-        assert not any((tmp_path / "input").iterdir())
+        assert uploaded_files(tmp_path) == []
         await still_serving(client)
 
 

@@ -80,6 +80,35 @@ async def test_event_order_and_previews_only_when_asked(base, tmp_path):
 
 
 @async_test
+async def test_fully_cached_requeue_from_another_client_sends_the_saved_images(base, tmp_path):
+    """A second tab queueing the same graph again: nothing runs, yet its own socket hears
+    `executed` for Save Image with the images of the first run (as ComfyUI sends)."""
+    async with make_client(base, registry=None, database=tmp_path / "db.sqlite3") as client:
+        first = await client.ws_connect("/ws?clientId=first-tab")
+        assert (await first.receive_json())["type"] == "status"
+        queued = await queue_prompt(client, txt2img(7), client_id="first-tab")
+        messages, _ = await collect_until_done(first, queued["prompt_id"])
+        shown = [m["data"]["output"] for m in messages if m["type"] == "executed"]
+        await first.close()
+
+        fresh = await client.ws_connect("/ws?clientId=fresh-tab")
+        assert (await fresh.receive_json())["type"] == "status"
+        again = await queue_prompt(client, txt2img(7), client_id="fresh-tab")
+        messages, _ = await collect_until_done(fresh, again["prompt_id"])
+        events = [(m["type"], m["data"].get("node")) for m in messages if m["type"] != "status"]
+        cached = next(m["data"]["nodes"] for m in messages if m["type"] == "execution_cached")
+        assert set(cached) == {"3", "4", "5", "6", "7", "8", "9"}
+        assert [node for kind, node in events if kind == "executing" and node] == []  # nothing ran
+        executed = [m["data"] for m in messages if m["type"] == "executed"]
+        assert [(e["node"], e["display_node"], e["prompt_id"]) for e in executed] == [("9", "9", again["prompt_id"])]
+        assert [e["output"] for e in executed] == shown
+        assert events.index(("executed", "9")) < events.index(("execution_success", None))
+        history = await (await client.get(f"/history/{again['prompt_id']}")).json()
+        assert history[again["prompt_id"]]["outputs"]["9"] == shown[0]
+        await fresh.close()
+
+
+@async_test
 async def test_server_preview_method_applies_to_prompts_that_do_not_ask(base, tmp_path):
     config = dict(registry=None, database=tmp_path / "db.sqlite3", preview_method="auto", preview_interval_s=0)
     async with make_client(base, **config) as client:

@@ -1,6 +1,8 @@
-"""The shipped hires-fix / inpaint / outpaint workflows, two-stage sampling and CLIP skip."""
+"""The shipped hires-fix / inpaint / outpaint workflows, two-stage sampling and CLIP skip;
+every shipped template queued on a fresh server, with the example pictures it provides."""
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
 
@@ -13,10 +15,13 @@ from diffusion.loader import load_checkpoint
 from diffusion.types import ModelFamily
 from executor.run import Executor
 from nodes.folders import Folders
+from server.example_inputs import EXAMPLES
+from tests.server_support import async_test, make_client, queue_prompt, wait_for_history
 from tests.tiny_models import write_tiny_checkpoint
 
 WORKFLOWS = Path(__file__).resolve().parent.parent / "workflows"
 NEW = ("hires_fix.json", "inpaint.json", "outpaint.json")
+SHIPPED = sorted(WORKFLOWS.glob("*.json"))
 
 
 @pytest.fixture(scope="module")
@@ -73,6 +78,56 @@ def test_outpaint_runs_end_to_end(folders):
 def test_inpaint_runs_end_to_end(folders):
     result = Executor(folders).run(_load("inpaint.json"))
     assert result.status == "success", result.error
+
+
+def _quicker(prompt: dict) -> dict:
+    """Only what costs time gets smaller (image size, steps); every name a template gives
+    (checkpoint, input pictures, detectors, swappers) stays as shipped."""
+    for node in prompt.values():
+        if node["class_type"] in ("KSampler", "FaceDetailer", "DetailerForEach"):
+            node["inputs"]["steps"] = 2
+        if node["class_type"] == "EmptyLatentImage":
+            node["inputs"].update(width=64, height=64)
+    return prompt
+
+
+@async_test
+async def test_every_shipped_template_runs_on_its_first_queue_on_a_fresh_server(tmp_path):
+    default_model = json.loads((WORKFLOWS / "txt2img.json").read_text())["4"]["inputs"]["ckpt_name"]
+    (tmp_path / "models" / "checkpoints").mkdir(parents=True)
+    write_tiny_checkpoint(tmp_path / "models" / "checkpoints" / default_model)  # stands in for the built-in model
+    async with make_client(tmp_path, registry=None) as client:
+        for name in ("example.png", "face.png"):
+            assert (tmp_path / "input" / name).read_bytes() == (EXAMPLES / name).read_bytes()
+        for path in SHIPPED:
+            prompt = _quicker(json.loads(path.read_text()))
+            queued = await queue_prompt(client, prompt)
+            entry = await wait_for_history(client, queued["prompt_id"], timeout=40)
+            assert entry["status"]["status_str"] == "success", (path.name, entry["status"])
+            assert any(out.get("images") for out in entry["outputs"].values()), path.name
+
+
+@async_test
+async def test_example_pictures_never_replace_the_users_own(tmp_path):
+    (tmp_path / "input").mkdir()
+    mine = io.BytesIO()
+    Image.new("RGB", (20, 10), "green").save(mine, format="PNG")
+    (tmp_path / "input" / "example.png").write_bytes(mine.getvalue())
+    async with make_client(tmp_path):
+        assert (tmp_path / "input" / "example.png").read_bytes() == mine.getvalue()
+        assert (tmp_path / "input" / "face.png").read_bytes() == (EXAMPLES / "face.png").read_bytes()
+    (tmp_path / "input" / "face.png").unlink()  # a file the user removed comes back at the next start
+    async with make_client(tmp_path):
+        assert (tmp_path / "input" / "face.png").is_file()
+        assert (tmp_path / "input" / "example.png").read_bytes() == mine.getvalue()
+
+
+def test_the_example_pictures_are_small_pngs_the_built_in_model_can_work_on():
+    for name in ("example.png", "face.png"):
+        path = EXAMPLES / name
+        assert path.stat().st_size < 100_000
+        with Image.open(path) as picture:
+            assert picture.format == "PNG" and picture.size == (128, 128) and picture.mode == "RGB"
 
 
 @pytest.mark.parametrize("family", list(ModelFamily))

@@ -60,6 +60,20 @@ export class Api {
     return data;
   }
 
+  /** The mask editor's save (ComfyUI's POST /upload/mask): `blob`'s alpha becomes the alpha of a
+   * new copy of the image `original` ({filename, subfolder, type}) names; never over another file. */
+  async uploadMask(blob, name, original, subfolder) {
+    const form = new FormData();
+    form.append("image", blob, name);
+    form.append("original_ref", JSON.stringify(original));
+    form.append("type", "input");
+    form.append("subfolder", subfolder);
+    const r = await fetch(this.base + "/upload/mask", { method: "POST", body: form });
+    const data = await r.json().catch(() => null);
+    if (!r.ok) throw new Error(data?.error?.message || `upload failed (${r.status})`);
+    return data;
+  }
+
   viewUrl(image) {
     const q = new URLSearchParams({ filename: image.filename ?? image.name, type: image.type || "output", subfolder: image.subfolder || "" });
     return `${this.base}/view?${q}`;
@@ -77,7 +91,7 @@ export class Api {
     const proto = location.protocol === "https:" ? "wss" : "ws";
     const ws = new WebSocket(`${proto}://${location.host}${this.base}/ws?clientId=${encodeURIComponent(this.clientId)}`);
     ws.binaryType = "arraybuffer";
-    ws.onopen = () => this.emit("open", null);
+    ws.onopen = () => { this.retryMs = 0; this.emit("open", null); };
     ws.onmessage = (event) => {
       if (event.data instanceof ArrayBuffer) {
         const view = new DataView(event.data);
@@ -91,7 +105,12 @@ export class Api {
       this.emit(msg.type, msg.data);
       this.emit("*", msg);
     };
-    ws.onclose = () => { this.emit("close", null); setTimeout(() => this.connect(), 1000); };
+    // Reconnect at once, then less often (up to every 5 s) while the server stays away.
+    ws.onclose = () => {
+      this.emit("close", null);
+      this.retryMs = Math.min(5000, (this.retryMs || 250) * 2);
+      setTimeout(() => this.connect(), this.retryMs);
+    };
     this.ws = ws;
   }
 }

@@ -1,6 +1,7 @@
-// Tag autocomplete in prompt text editors: the fragment before the caret is looked up in
-// the tag index as the user types (after an IME finishes composing); arrows move, Enter
-// or Tab insert, Escape closes the list, a click inserts too.
+// Tag autocomplete in prompt text editors: the words before the caret are looked up in
+// the tag index as the user types (after an IME finishes composing), in tag lists and in
+// sentences alike; arrows move, Enter or Tab insert, Escape closes the list, a click
+// inserts too.
 
 import { typeColor } from "./colors.js";
 import { onEditorOpen } from "./overlay.js";
@@ -10,6 +11,7 @@ import { t } from "./i18n.js";
 import { studio } from "./studio_client.js";
 
 const DELIMITERS = ",\n()[]{}|";
+const MAX_WORDS = 4; // the longest multi-word tag looked for inside a sentence
 let indexPromise = null;
 let popup = null; // the one visible list: {el, items, active, editor}
 
@@ -28,6 +30,23 @@ export function fragmentAt(text, caret) {
   // Weights "(tag:1.2)", embeddings "embedding:x" and lora tags are not tags to complete.
   if (!fragment || fragment.includes(":") || fragment.includes("<")) return null;
   return { start, fragment };
+}
+
+/**
+ * What may be the tag being typed, longest first: the whole fragment, then the words
+ * before the caret from MAX_WORDS down to the last one, so "long hai" in a sentence still
+ * finds long_hair and "on a blue background 红" finds the tag for 红.
+ */
+export function candidatesAt(text, caret) {
+  const whole = fragmentAt(text, caret);
+  if (!whole) return [];
+  const out = [whole];
+  const starts = [];
+  for (const m of whole.fragment.matchAll(/\s+/g)) starts.push(whole.start + m.index + m[0].length);
+  for (const start of starts.slice(-MAX_WORDS)) {
+    if (start < caret) out.push({ start, fragment: text.slice(start, caret) });
+  }
+  return out;
 }
 
 /** Pixel position of the caret inside a textarea (a mirror element with the same layout). */
@@ -82,25 +101,27 @@ function render() {
 
 /** Replace the fragment with the chosen tag and a separator; count the pick. */
 function accept() {
-  const { editor, items, active, index } = popup;
+  const { editor, items, active, index, start } = popup;
   const item = items[active];
-  const found = fragmentAt(editor.value, editor.selectionStart);
   close();
-  if (!item || !found) return;
+  if (!item || editor.selectionStart < start) return;
   const after = editor.value.slice(editor.selectionStart);
   const separator = /^\s*[,)\]]/.test(after) ? "" : ", ";
   const inserted = formatTag(item.name) + separator;
-  editor.setRangeText(inserted, found.start, editor.selectionStart, "end");
+  editor.setRangeText(inserted, start, editor.selectionStart, "end");
   index.usage.add(item.name);
 }
 
 async function update(api, editor) {
-  const found = editor.selectionStart === editor.selectionEnd ? fragmentAt(editor.value, editor.selectionStart) : null;
-  if (!found) { close(); return; }
+  if (editor.selectionStart !== editor.selectionEnd || !fragmentAt(editor.value, editor.selectionStart)) { close(); return; }
   const index = await tagIndex(api);
   if (document.activeElement !== editor) return;
-  const again = fragmentAt(editor.value, editor.selectionStart); // the text may have moved on while loading
-  const items = again ? index.search(again.fragment) : [];
+  // The text may have moved on while loading; the longest candidate with matches wins.
+  let items = [], start = 0;
+  for (const c of candidatesAt(editor.value, editor.selectionStart)) {
+    items = index.search(c.fragment);
+    if (items.length) { start = c.start; break; }
+  }
   if (!items.length) { close(); return; }
   if (!popup || popup.editor !== editor) {
     close();
@@ -108,9 +129,9 @@ async function update(api, editor) {
     el.className = "tag-complete";
     el.addEventListener("mousedown", (e) => { e.preventDefault(); e.stopPropagation(); });
     document.body.appendChild(el);
-    popup = { el, editor, items, active: 0, index };
+    popup = { el, editor, items, active: 0, index, start };
   }
-  Object.assign(popup, { items, active: 0, index });
+  Object.assign(popup, { items, active: 0, index, start });
   render();
   const [x, y] = caretPoint(editor);
   const r = popup.el.getBoundingClientRect();

@@ -1,8 +1,12 @@
 // The right-click menus: on empty canvas (add nodes by category, groups, reroutes),
 // on a node (rename, collapse, mute, bypass, remove, ...) and on a group.
 
+import { ALIGN_EDGES, alignNodes, distributeNodes } from "./arrange.js";
+import { runCommand } from "./commands.js";
 import { MODE_BYPASS, MODE_MUTED } from "./graph.js";
 import { categoryName, inputName, nodeName, t } from "./i18n.js";
+import { imageMenuItems } from "./node_images.js";
+import { maskTarget, openMaskEditor } from "./mask_editor.js";
 
 export function addNodeItems(app, gx, gy) {
   const tree = app.schema.byCategory();
@@ -36,6 +40,8 @@ export function canvasMenu(app, gx, gy) {
 export function nodeMenu(app, node, interaction) {
   const sel = app.state.selected.has(node) ? [...app.state.selected] : [node];
   return [
+    ...imageMenuItems(app, node, ...app.toGraph(...interaction.mouse)),
+    ...(maskTarget(node) ? [{ label: t("Open in mask editor"), action: () => openMaskEditor(app, node) }] : []),
     { label: t("Rename"), action: () => interaction.rename(node) },
     { label: t(node.flags.collapsed ? "Expand" : "Collapse"), action: () => { node.flags.collapsed = !node.flags.collapsed; app.graph.changed(); app.commit(); } },
     { label: t(node.mode === MODE_MUTED ? "Unmute" : "Mute (Ctrl+M)"), action: () => app.toggleMode(sel, MODE_MUTED) },
@@ -43,6 +49,8 @@ export function nodeMenu(app, node, interaction) {
     { label: t("Copy (Ctrl+C)"), action: () => app.copy() },
     { label: t("Clone"), action: () => { app.copy(); app.paste(app.toScreen(node.pos[0] + 30, node.pos[1] + 30)); } },
     { label: t("Group selected (Ctrl+G)"), action: () => app.groupSelection() },
+    { label: t(sel.every((n) => n.flags?.pinned) ? "Unpin" : "Pin (P)"), action: () => runCommand(app, "Comfy.Canvas.ToggleSelected.Pin") },
+    ...arrangeItems(app, sel),
     ...(node.widgets.some((w) => !["CONTROL", "UPLOAD"].includes(w.type)) ? [{
       label: t("Widget inputs"),
       submenu: () => node.widgets.filter((w) => !["CONTROL", "UPLOAD"].includes(w.type)).map((w) => ({
@@ -53,6 +61,24 @@ export function nodeMenu(app, node, interaction) {
     { label: t("Colour"), submenu: ["#2b2b2b", "#335533", "#223355", "#553333", "#554422", "#442255"].map((c) => ({ label: c, action: () => { node.color = c === "#2b2b2b" ? undefined : c; app.graph.changed(); app.commit(); } })) },
     { label: t("Remove"), action: () => app.removeNodes(sel) },
   ];
+}
+
+/** Align (two or more nodes selected) and distribute (three or more). */
+function arrangeItems(app, nodes) {
+  if (nodes.length < 2) return [];
+  const done = () => { app.graph.changed(); app.commit(); };
+  const labels = {
+    left: t("Left edges"), right: t("Right edges"), top: t("Top edges"), bottom: t("Bottom edges"),
+    "centre-x": t("Centres, one above another"), "centre-y": t("Centres, side by side"),
+  };
+  const items = [{ label: t("Align"), submenu: ALIGN_EDGES.map((edge) => ({ label: labels[edge], action: () => { alignNodes(nodes, edge); done(); } })) }];
+  if (nodes.length >= 3) {
+    items.push({ label: t("Distribute"), submenu: [
+      { label: t("Horizontally"), action: () => { distributeNodes(nodes, "x"); done(); } },
+      { label: t("Vertically"), action: () => { distributeNodes(nodes, "y"); done(); } },
+    ] });
+  }
+  return items;
 }
 
 export function groupMenu(app, group, interaction) {

@@ -1,12 +1,10 @@
-// Workflow files: UI-format save/load, API export, PNG drops, templates, autosave (the
-// workflows saved on the server are workflow_list.js's).
+// Workflow files: UI-format save/load, API export, PNG drops, templates (the workflows
+// saved on the server are workflow_list.js's, the open tabs' autosave is tabs.js's).
 
 import { graphToApi } from "./convert.js";
 import { pngTextChunks } from "./png.js";
 import { t } from "./i18n.js";
 import { studio } from "./studio_client.js";
-
-const AUTOSAVE_KEY = "studio.workflow";
 
 function download(name, text) {
   const a = document.createElement("a");
@@ -23,12 +21,25 @@ export function isApiFormat(data) {
   return values.length > 0 && values.every((v) => v && typeof v === "object" && typeof v.class_type === "string");
 }
 
-/** Load parsed JSON of either format into the app. */
-export function loadData(app, data, source = "workflow") {
-  if (data && Array.isArray(data.nodes)) return app.loadUi(data, source);
-  if (isApiFormat(data)) return app.loadApi(data, source);
-  if (data?.prompt && isApiFormat(data.prompt)) return app.loadApi(data.prompt, source);
+/** Which loader a parsed workflow needs: [the app's method, its argument]; throws for neither format. */
+function loaderFor(data, source) {
+  if (data && Array.isArray(data.nodes)) return ["loadUi", data];
+  if (isApiFormat(data)) return ["loadApi", data];
+  if (data?.prompt && isApiFormat(data.prompt)) return ["loadApi", data.prompt];
   throw new Error(`${source}: neither a UI-format nor an API-format workflow`);
+}
+
+/**
+ * Load parsed JSON of either format into a tab of its own (or the current tab when that
+ * is blank and untouched; a saved workflow already open is shown where it is). `path`
+ * names the saved file (below workflows/) it came from, if any.
+ */
+export function loadData(app, data, source = "workflow", { path = null } = {}) {
+  const [method, arg] = loaderFor(data, source);
+  const title = String(source).replace(/\.(json|png)$/i, "");
+  let unknown = [];
+  app.tabs.openWith({ title, path }, () => { unknown = app[method](arg, source); });
+  return unknown;
 }
 
 /** Parse a dropped or chosen file (.json or .png) and load the workflow in it. */
@@ -76,14 +87,6 @@ export function installDrop(app, target) {
     if (upload) app.uploadInto(node, upload, file);
     else loadFile(app, file);
   });
-}
-
-export function autosave(app) {
-  try { localStorage.setItem(AUTOSAVE_KEY, JSON.stringify(app.graph.serialize())); } catch { /* full or disabled */ }
-}
-
-export function autosaved() {
-  try { const t = localStorage.getItem(AUTOSAVE_KEY); return t ? JSON.parse(t) : null; } catch { return null; }
 }
 
 export async function listTemplates(app) {

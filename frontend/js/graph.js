@@ -62,6 +62,8 @@ export class Graph {
     if (!out || !inp) return "no such socket";
     if (origin === target) return "a node cannot feed itself";
     if (!typesCompatible(out.type, inp.type)) return `${out.type} does not fit ${inp.type}`;
+    const carried = target.type === "Reroute" && target.outputs[0]?.links?.length ? target.outputs[0].type : "*";
+    if (!typesCompatible(out.type, carried)) return `${out.type} does not fit ${carried}`;
     if (this.reaches(target, origin)) return "that would make a cycle";
     return null;
   }
@@ -104,8 +106,34 @@ export class Graph {
     this.links.set(id, link);
     (out.links ||= []).push(id);
     target.inputs[tslot].link = id;
+    if (target.inputs[tslot].widget) this.onWidgetFed?.(target);
+    this.typeReroutes(origin, target);
     this.changed();
     return link;
+  }
+
+  /**
+   * Reroutes take the type of what they carry (else of what they feed), so their wires
+   * check, colour and suggest nodes like the source's; a change runs down a chain of them.
+   */
+  typeReroutes(...nodes) {
+    const seen = new Set();
+    const stack = nodes.filter((n) => n?.type === "Reroute");
+    while (stack.length) {
+      const node = stack.pop();
+      if (seen.has(node.id) || !node.outputs[0]) continue;
+      seen.add(node.id);
+      const feed = node.inputs[0]?.link != null ? this.links.get(node.inputs[0].link) : null;
+      let type = feed?.type && feed.type !== "*" ? feed.type : "*";
+      const outs = (node.outputs[0].links || []).map((id) => this.links.get(id)).filter(Boolean);
+      if (type === "*") type = outs.map((l) => this.byId.get(l.target_id)?.inputs[l.target_slot]?.type).find((x) => x && x !== "*") || "*";
+      node.outputs[0].type = type;
+      for (const l of outs) {
+        if (type !== "*") l.type = type;
+        const next = this.byId.get(l.target_id);
+        if (next?.type === "Reroute") stack.push(next);
+      }
+    }
   }
 
   disconnectInput(node, slot) {
@@ -122,6 +150,8 @@ export class Graph {
     if (out?.links) out.links = out.links.filter((l) => l !== id);
     const inp = target?.inputs[link.target_slot];
     if (inp && inp.link === id) inp.link = null;
+    if (inp?.widget) this.onWidgetFed?.(target);
+    this.typeReroutes(origin, target);
     this.changed();
   }
 

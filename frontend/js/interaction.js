@@ -1,14 +1,19 @@
 // Mouse and keyboard on the canvas: select, move, resize, wire, pan, zoom, box-select,
 // widgets, and the editing shortcuts. Menus live in canvas_menus.js.
 
-import { hitNode, nodeBounds, widgetRects, inside, minSize, linkMidpoint, TITLE_H } from "./layout.js";
+import { fitSize, hitNode, nodeBounds, widgetRects, inside, minSize, linkMidpoint, TITLE_H } from "./layout.js";
 import { widgetArea, pressWidget } from "./widgets.js";
 import { showMenu, closeMenus } from "./menu.js";
-import { openSearch, compatibleDefs, closeSearch } from "./search.js";
+import { openSearch, closeSearch } from "./search.js";
 import { promptText, closeEditor } from "./overlay.js";
 import { nodeMenu, canvasMenu, groupMenu, linkMenu } from "./canvas_menus.js";
-import { MODE_BYPASS, MODE_MUTED, typesCompatible } from "./graph.js";
+import { openImageAt } from "./node_images.js";
+import { typesCompatible } from "./graph.js";
 import { t } from "./i18n.js";
+import { installKeybindings } from "./keybindings.js";
+import { linkReleased } from "./link_release.js";
+import { snapPos, snapSize } from "./grid_snap.js";
+import { LINK_MODES, LINK_RENDER_MODE, setting } from "./settings.js";
 
 const CLICK_SLOP = 4;
 
@@ -29,6 +34,7 @@ export class Interaction {
     c.addEventListener("wheel", (e) => this.wheel(e), { passive: false });
     document.addEventListener("keydown", (e) => this.key(e, true));
     document.addEventListener("keyup", (e) => this.key(e, false));
+    installKeybindings(app);
     window.addEventListener("blur", () => { this.space = false; });
     app.minimap?.addEventListener("pointerdown", (e) => this.minimapDown(e));
   }
@@ -51,7 +57,7 @@ export class Interaction {
   /** The wire whose midpoint dot is under (gx, gy), or null. */
   hitLink(gx, gy) {
     const { graph, view } = this.app;
-    if (view.scale < 0.45) return null;
+    if (view.scale < 0.45 || setting(LINK_RENDER_MODE) === LINK_MODES.hidden) return null;
     const r = Math.max(8, 8 / view.scale), m = [0, 0];
     for (const link of graph.links.values()) {
       const a = graph.byId.get(link.origin_id), b = graph.byId.get(link.target_id);
@@ -146,7 +152,7 @@ export class Interaction {
     if (e.shiftKey || e.ctrlKey) { if (sel.has(node)) sel.delete(node); else sel.add(node); }
     else if (!sel.has(node)) this.select(node, false);
     app.redraw();
-    if (h.part === "resize") { this.drag = { ...base, kind: "resize", node, start: [...node.size] }; return; }
+    if (h.part === "resize") { if (!node.flags?.pinned) this.drag = { ...base, kind: "resize", node, start: [...node.size] }; return; }
     if (h.part === "widget") {
       const w = node.widgets[h.index];
       if (node.inputs.some((i) => i.widget?.name === w.name && i.link != null)) return;
@@ -163,8 +169,8 @@ export class Interaction {
       if (handler) this.drag = { ...base, kind: "widget", handler };
       return;
     }
-    const moving = sel.has(node) ? [...sel] : [node];
-    this.drag = { ...base, kind: "nodes", nodes: moving.map((n) => [n, n.pos[0], n.pos[1]]) };
+    const moving = (sel.has(node) ? [...sel] : [node]).filter((n) => !n.flags?.pinned); // pinned nodes stay put
+    this.drag = { ...base, kind: "nodes", node, nodes: moving.map((n) => [n, n.pos[0], n.pos[1]]) };
   }
 
   move(e) {
@@ -179,10 +185,10 @@ export class Interaction {
     const [gx, gy] = app.toGraph(sx, sy);
     switch (d.kind) {
       case "pan": app.view.x = d.view[0] + dx; app.view.y = d.view[1] + dy; break;
-      case "nodes": for (const [n, x, y] of d.nodes) { n.pos[0] = Math.round(x + dx / s); n.pos[1] = Math.round(y + dy / s); } break;
+      case "nodes": for (const [n, x, y] of d.nodes) { n.pos[0] = snapPos(x + dx / s); n.pos[1] = snapPos(y + dy / s); } break;
       case "resize": {
         const [mw, mh] = minSize(d.node);
-        d.node.size[0] = Math.max(mw, d.start[0] + dx / s); d.node.size[1] = Math.max(mh, d.start[1] + dy / s); break;
+        d.node.size[0] = snapSize(d.start[0] + dx / s, mw); d.node.size[1] = snapSize(d.start[1] + dy / s, mh); break;
       }
       case "group":
         d.group.bounding[0] = d.start[0] + dx / s; d.group.bounding[1] = d.start[1] + dy / s;
@@ -204,6 +210,8 @@ export class Interaction {
     const { app } = this;
     const [sx, sy] = this.screen(e);
     const [gx, gy] = app.toGraph(sx, sy);
+    // A plain click (no drag) on a node's image opens it in the viewer.
+    if (d.kind === "nodes" && !d.moved && !(e.shiftKey || e.ctrlKey || e.metaKey)) openImageAt(app, d.node, gx, gy);
     switch (d.kind) {
       case "nodes": case "resize": case "group": case "groupResize":
         if (d.moved) { app.graph.changed(); app.commit(); } break;
@@ -234,7 +242,9 @@ export class Interaction {
     const h = this.hit(gx, gy);
     if (h && h.node !== link.node) {
       let made = null;
-      if (!link.fromInput) {
+      if (!link.fromInput && h.part === "widget") {
+        made = this.wireToWidget(link, h.node, h.node.widgets[h.index]);
+      } else if (!link.fromInput) {
         let slot = h.part === "input" ? h.index : -1;
         if (slot < 0 && h.part !== "output") slot = h.node.inputs.findIndex((i) => i.link == null && typesCompatible(link.type, i.type));
         if (slot >= 0) made = app.graph.connect(link.node, link.slot, h.node, slot);
@@ -250,22 +260,20 @@ export class Interaction {
     }
     if (h || (!d.moved)) { app.commit(); return; }
     if (d.detached) { app.commit(); return; }
-    // Dropped on empty space: offer the nodes that fit this wire.
-    const defs = compatibleDefs(app.schema, link.type, !link.fromInput);
     const r = app.canvas.getBoundingClientRect();
-    openSearch(defs, sx + r.left, sy + r.top, (def) => {
-      const node = app.addNode(def.name, gx, gy);
-      if (!node) return;
-      if (!link.fromInput) {
-        const slot = node.inputs.findIndex((i) => typesCompatible(link.type, i.type));
-        if (slot >= 0) app.graph.connect(link.node, link.slot, node, slot);
-      } else {
-        node.pos[0] = Math.round(gx - node.size[0]);
-        const slot = node.outputs.findIndex((o) => typesCompatible(o.type, link.type));
-        if (slot >= 0) app.graph.connect(node, slot, link.node, link.slot);
-      }
-      app.commit();
-    });
+    linkReleased(app, link, gx, gy, sx + r.left, sy + r.top); // dropped on empty space
+  }
+
+  /** A wire dropped on a widget: the widget becomes an input fed by that wire (as in ComfyUI). */
+  wireToWidget(link, node, w) {
+    const { app } = this;
+    if (!w || ["CONTROL", "UPLOAD", "BUTTON"].includes(w.type) || !typesCompatible(link.type, w.type)) return null;
+    const had = node.inputs.length;
+    const slot = app.widgetInput(node, w);
+    const made = app.graph.connect(link.node, link.slot, node, slot);
+    if (!made && node.inputs.length > had) node.inputs.pop(); // refused: no socket left behind
+    fitSize(node);
+    return made;
   }
 
   dblclick(e) {
@@ -278,7 +286,7 @@ export class Interaction {
     if (h) return;
     const g = this.hitGroup(gx, gy);
     if (g?.part === "title") { this.renameGroup(g.group); return; }
-    openSearch(app.schema.list(), e.clientX, e.clientY, (def) => { app.addNode(def.name, gx, gy); app.commit(); });
+    openSearch(app.schema.list(), e.clientX, e.clientY, (def) => { app.addNode(def.name, gx, gy); app.commit(); }, { schema: app.schema });
   }
 
   rename(node) {
@@ -324,27 +332,10 @@ export class Interaction {
     this.app.centerOn(gx, gy);
   }
 
+  /** Space held: dragging pans. Every other key is a keybinding (keybindings.js). */
   key(e, down) {
     const tag = e.target?.tagName;
     if (tag === "INPUT" || tag === "TEXTAREA" || tag === "SELECT") return;
-    const { app } = this;
-    if (e.code === "Space") { this.space = down; if (down) e.preventDefault(); return; }
-    if (!down) return;
-    const ctrl = e.ctrlKey || e.metaKey;
-    const key = e.key.toLowerCase();
-    const sel = [...app.state.selected];
-    if (ctrl && key === "z" && !e.shiftKey) { e.preventDefault(); app.undo(); }
-    else if (ctrl && (key === "y" || (key === "z" && e.shiftKey))) { e.preventDefault(); app.redo(); }
-    else if (ctrl && key === "c") { e.preventDefault(); app.copy(); }
-    else if (ctrl && key === "v") { e.preventDefault(); app.paste(this.mouse); }
-    else if (ctrl && key === "a") { e.preventDefault(); app.graph.nodes.forEach((n) => app.state.selected.add(n)); app.redraw(); }
-    else if (ctrl && key === "m") { e.preventDefault(); app.toggleMode(sel, MODE_MUTED); }
-    else if (ctrl && key === "b") { e.preventDefault(); app.toggleMode(sel, MODE_BYPASS); }
-    else if (ctrl && key === "g") { e.preventDefault(); app.groupSelection(); }
-    else if (ctrl && key === "enter") { e.preventDefault(); app.queue(1, e.shiftKey); }
-    else if (ctrl && key === "s") { e.preventDefault(); document.getElementById("save-button").click(); }
-    else if (ctrl && key === "o") { e.preventDefault(); document.getElementById("load-button").click(); }
-    else if (key === "delete" || key === "backspace") { if (sel.length) { e.preventDefault(); app.removeNodes(sel); } }
-    else if (key === "escape") { closeMenus(); closeSearch(); this.select(null, false); }
+    if (e.code === "Space") { this.space = down; if (down) e.preventDefault(); }
   }
 }

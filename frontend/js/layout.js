@@ -1,6 +1,8 @@
 // Node geometry in graph coordinates: slot and widget positions, sizes, hit areas.
 // `pos` is the top-left of a node's body; the title bar sits above it (as in ComfyUI).
 
+import { labelWidth } from "./auto_width.js";
+
 export const TITLE_H = 26;
 export const SLOT_H = 20;
 export const WIDGET_H = 22;
@@ -17,21 +19,42 @@ export function widgetHeight(w) {
 
 function rows(node) { return Math.max(node.inputs.length, node.outputs.length); }
 
+/** Whether a widget's value comes through a wire: it then takes no row (its socket shows it). */
+export function widgetFedByLink(node, w) {
+  for (const inp of node.inputs) if (inp.link != null && inp.widget?.name === w.name) return true;
+  return false;
+}
+
+/** A widget's row height in this node: 0 when a wire feeds it. */
+function rowHeight(node, w) { return widgetFedByLink(node, w) ? 0 : widgetHeight(w) + WIDGET_GAP; }
+
 export function widgetsTop(node) { return node.pos[1] + 6 + rows(node) * SLOT_H + 2; }
 
 /** Smallest size that shows every slot and widget (and an image area when needed). */
 export function minSize(node) {
   if (node.type === "Reroute") return [70, SLOT_H + 8];
   let h = 6 + rows(node) * SLOT_H + 6;
-  for (const w of node.widgets) h += widgetHeight(w) + WIDGET_GAP;
+  for (const w of node.widgets) h += rowHeight(node, w);
   if (node.placeholder) h += 40;
   if (node.images?.length || node.preview || node.thumbnail) h += IMAGE_AREA;
-  return [NODE_MIN_W, h];
+  return [Math.max(NODE_MIN_W, node.labelW || 0), h];
 }
 
+/**
+ * Size the node to its content: never smaller than it needs, and, while the user has not
+ * resized it, following its content both ways (a node shrinks when a widget becomes an
+ * input or its preview ends). Labels are measured here, so drawing needs no measuring.
+ */
 export function fitSize(node) {
+  node.labelW = labelWidth(node);
   const [w, h] = minSize(node);
-  node.size = [Math.max(node.size[0] || 0, w), Math.max(node.size[1] || 0, h)];
+  const follows = (size, fitted) => fitted != null && Math.abs(size - fitted) < 1;
+  node.size = [
+    follows(node.size[0], node.fitW) ? w : Math.max(node.size[0] || 0, w),
+    follows(node.size[1], node.fitH) ? h : Math.max(node.size[1] || 0, h),
+  ];
+  node.fitW = w;
+  node.fitH = h;
 }
 
 /** Bounding box including the title: [x, y, w, h]. */
@@ -61,9 +84,9 @@ export function widgetRects(node) {
   const out = [];
   let y = widgetsTop(node);
   for (const w of node.widgets) {
-    const h = widgetHeight(w);
-    out.push([y, h]);
-    y += h + WIDGET_GAP;
+    const row = rowHeight(node, w);
+    out.push([y, row ? row - WIDGET_GAP : 0]);
+    y += row;
   }
   return out;
 }
@@ -71,7 +94,7 @@ export function widgetRects(node) {
 /** The area below the widgets where images are drawn: [x, y, w, h] or null. */
 export function imageArea(node) {
   let y = widgetsTop(node);
-  for (const w of node.widgets) y += widgetHeight(w) + WIDGET_GAP;
+  for (const w of node.widgets) y += rowHeight(node, w);
   const h = node.pos[1] + node.size[1] - y - 4;
   if (h < 20) return null;
   return [node.pos[0] + 6, y, node.size[0] - 12, h];

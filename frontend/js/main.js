@@ -6,11 +6,12 @@ import { Schema } from "./schema.js";
 import { Renderer } from "./renderer.js";
 import { Interaction } from "./interaction.js";
 import { Panels } from "./panels.js";
-import { UndoHistory } from "./undo.js";
+import { WorkflowTabs } from "./tabs.js";
+import { RunStatus } from "./run_status.js";
 import { apiToGraph } from "./convert.js";
 import { fitSize, nodeBounds } from "./layout.js";
 import { copySelection, installPasteEvent, pasteFromStorage } from "./clipboard.js";
-import { autosave, autosaved, chooseFile, installDrop } from "./files.js";
+import { chooseFile, installDrop } from "./files.js";
 import { followRuns, queueGraph } from "./runner.js";
 import { testHook } from "./testhook.js";
 import { installTooltips } from "./tooltip.js";
@@ -46,6 +47,7 @@ class App {
     const [info, , settingsProblem] = await Promise.all([this.api.objectInfo(), initI18n(this.api, language), settingsError]);
     this.schema = new Schema(info);
     this.graph = new Graph(this.schema);
+    this.graph.onWidgetFed = (node) => fitSize(node); // a widget fed by a wire takes no row
     this.renderer = new Renderer(this, this.canvas, this.minimap);
     this.interaction = new Interaction(this);
     installTooltips(this, this.interaction);
@@ -53,6 +55,8 @@ class App {
     this.library = new PromptLibrary(this);
     this.presets = new ModelPresets(this);
     this.workflows = new WorkflowList(this);
+    this.tabs = new WorkflowTabs(this);
+    this.runStatus = new RunStatus(this);
     if (settingsProblem) this.toast(t("Settings not read from the server (this browser's own are used): {error}", { error: settingsProblem }), "warn");
     installAutocomplete(this.api);
     onLanguageChange(() => {
@@ -60,23 +64,21 @@ class App {
       this.library.render();
       if (!this.presets.panel.hidden) this.presets.refresh();
       this.workflows.render();
+      for (const n of this.graph.nodes) fitSize(n); // labels change width with the language
       this.redraw();
     });
-    this.undoHistory = new UndoHistory(() => JSON.stringify(this.graph.serialize()), (s) => this.restore(s));
     // The canvas follows the window and the toolbar (which wraps onto a second row when narrow).
     new ResizeObserver(() => this.renderer.resize()).observe(this.canvas);
     this.renderer.resize();
     installDrop(this, document.body);
     installPasteEvent(this);
     followRuns(this);
-    const saved = autosaved();
-    let restored = false;
-    if (saved?.nodes?.length) {
-      try { this.loadUi(saved, "autosave", { fit: false, quiet: true }); restored = true; } catch (err) { console.warn(err); }
-      if (saved.extra?.ds) { this.view.x = saved.extra.ds.offset[0]; this.view.y = saved.extra.ds.offset[1]; this.view.scale = saved.extra.ds.scale; }
+    // This browser tab's workflow tabs come back after a reload; a first visit opens the default.
+    if (!(await this.tabs.restore())) {
+      this.tabs.open();
+      await this.loadDefault();
+      this.tabs.markSaved();
     }
-    if (!restored) await this.loadDefault();
-    this.undoHistory.reset();
     this.api.connect();
     this.extensions = await loadExtensions(this);
     this.ready = true;
@@ -104,11 +106,12 @@ class App {
     this.viewChanged(); this.redraw();
   }
 
-  fitView() {
-    if (!this.graph.nodes.length) { this.view = Object.assign(this.view, { x: 0, y: 0, scale: 1 }); this.redraw(); return; }
+  /** Show `nodes` (all of them unless given) as large as fits, up to 1:1. */
+  fitView(nodes = this.graph.nodes) {
+    if (!nodes.length) { this.view = Object.assign(this.view, { x: 0, y: 0, scale: 1 }); this.redraw(); return; }
     const b = [0, 0, 0, 0];
     let x0 = Infinity, y0 = Infinity, x1 = -Infinity, y1 = -Infinity;
-    for (const n of this.graph.nodes) { nodeBounds(n, b); x0 = Math.min(x0, b[0]); y0 = Math.min(y0, b[1]); x1 = Math.max(x1, b[0] + b[2]); y1 = Math.max(y1, b[1] + b[3]); }
+    for (const n of nodes) { nodeBounds(n, b); x0 = Math.min(x0, b[0]); y0 = Math.min(y0, b[1]); x1 = Math.max(x1, b[0] + b[2]); y1 = Math.max(y1, b[1] + b[3]); }
     const w = this.renderer.width, h = this.renderer.height;
     const s = Math.min(1, Math.max(0.05, Math.min((w - 40) / (x1 - x0), (h - 40) / (y1 - y0))));
     this.view.scale = s; this.view.x = (w - (x1 - x0) * s) / 2 - x0 * s; this.view.y = (h - (y1 - y0) * s) / 2 - y0 * s;
@@ -121,15 +124,19 @@ class App {
   }
 
   // ---- edits -------------------------------------------------------------------------
+  /** The current tab's undo history. */
+  get undoHistory() { return this.tabs?.current?.undo ?? null; }
+
   commit() {
     this.undoHistory?.commit();
+    this.tabs?.refreshModified();
     this.scheduleAutosave();
     this.redraw();
   }
 
   scheduleAutosave() {
     clearTimeout(this.saveTimer);
-    this.saveTimer = setTimeout(() => autosave(this), 300);
+    this.saveTimer = setTimeout(() => this.tabs?.persist(), 300);
   }
 
   addNode(type, gx, gy) {
@@ -176,8 +183,8 @@ class App {
     if (nodes.length) this.commit();
   }
 
-  undo() { if (this.undoHistory.undo()) this.redraw(); }
-  redo() { if (this.undoHistory.redo()) this.redraw(); }
+  undo() { if (this.undoHistory?.undo()) { this.tabs.refreshModified(); this.redraw(); } }
+  redo() { if (this.undoHistory?.redo()) { this.tabs.refreshModified(); this.redraw(); } }
 
   restore(text) {
     const keep = new Map(this.graph.nodes.map((n) => [n.id, { images: n.images, thumbnail: n.thumbnail, preview: n.preview }]));
@@ -194,6 +201,7 @@ class App {
 
   widgetChanged(node, w) {
     if (node.widgets.some((x) => x.type === "UPLOAD" && x.options.target === w.name)) this.loadThumbnail(node);
+    fitSize(node); // a longer value (a model name) widens the node
     this.graph.changed();
     this.commit();
   }
@@ -205,6 +213,7 @@ class App {
     const img = new Image();
     img.onload = () => { fitSize(node); this.redraw(); };
     img.src = this.api.viewUrl({ filename: String(target.value), type: "input" });
+    img.dataset.value = String(target.value);
     node.thumbnail = img;
   }
 
@@ -255,17 +264,27 @@ class App {
         link.target_slot--;
       }
     } else {
-      const type = w.type === "COMBO" ? "COMBO" : w.type;
-      node.inputs.push({ name: w.name, type, link: null, widget: { name: w.name } });
+      this.widgetInput(node, w);
     }
     fitSize(node);
     this.graph.changed();
     this.commit();
   }
 
+  /** The index of the input socket that feeds widget `w`, made when the widget has none yet. */
+  widgetInput(node, w) {
+    const i = node.inputs.findIndex((x) => x.widget?.name === w.name);
+    if (i >= 0) return i;
+    node.inputs.push({ name: w.name, type: w.type, link: null, widget: { name: w.name } });
+    return node.inputs.length - 1;
+  }
+
   afterLoadNode(node) {
     fitSize(node);
-    if (node.widgets.some((x) => x.type === "UPLOAD") && !node.thumbnail) this.loadThumbnail(node);
+    // A kept thumbnail can show another file than the widget names now (after an undo).
+    const up = node.widgets.find((x) => x.type === "UPLOAD");
+    const value = up && node.widgets.find((x) => x.name === up.options.target)?.value;
+    if (up && (!node.thumbnail || node.thumbnail.dataset.value !== String(value))) this.loadThumbnail(node);
   }
 
   // ---- loading -----------------------------------------------------------------------
@@ -297,17 +316,35 @@ class App {
     return unknown;
   }
 
-  async loadDefault() {
+  /** The default workflow, in the current tab or (newTab) in a tab of its own. */
+  async loadDefault({ newTab = false } = {}) {
     const r = await studio(this.api).template(DEFAULT_WORKFLOW);
     if (!r.ok) { this.toast(t("No default workflow"), "error"); return; }
-    this.loadApi(r.data, "default workflow", { quiet: true });
-    // Model names in the shipped file may not exist here: take the first available file.
-    for (const node of this.graph.nodes) for (const w of node.widgets) {
-      if (w.type === "COMBO" && w.options.values.length && !w.options.values.includes(w.value)) w.value = w.options.values[0];
+    // Model names in the shipped file may not exist here: take the first available file
+    // (before the graph is laid out, so the nodes are sized for the names they show).
+    for (const entry of Object.values(r.data)) {
+      const def = this.schema.defs[entry?.class_type];
+      if (!def) continue;
+      for (const [name, spec] of this.schema.inputsOf(def)) {
+        const values = spec[0];
+        if (Array.isArray(values) && values.length && name in (entry.inputs || {}) && !values.includes(entry.inputs[name])) entry.inputs[name] = values[0];
+      }
     }
+    const load = () => this.loadApi(r.data, "default workflow", { quiet: true });
+    if (newTab) this.tabs.openWith({ title: t("default workflow") }, load);
+    else load();
     this.commit();
   }
 
+  /** A new tab with an empty canvas. */
+  newTab() {
+    this.tabs.open();
+    this.view.x = 0; this.view.y = 0; this.view.scale = 1;
+    this.tabs.markSaved();
+    this.redraw();
+  }
+
+  /** Empty the current tab's canvas (undoable). */
   newGraph() {
     this.graph.clear();
     this.state.selected.clear();

@@ -4,6 +4,11 @@
 
 let current = null;
 const openHooks = [];
+let shortcut = () => false;
+
+/** fn(keydownEvent) is asked first about every key in an editor; true: it ran a command
+ * (the keybindings: Ctrl+Enter queues from inside a prompt). */
+export function onEditorShortcut(fn) { shortcut = fn; }
 
 /** fn(el, meta) runs for every editor as it opens, before its own key handling; it may
  * return a cleanup function, called when the editor closes. */
@@ -41,6 +46,7 @@ export function promptText(rect, value, multiline, done, meta = {}) {
   }
   el.addEventListener("keydown", (e) => {
     e.stopPropagation();
+    if (!e.isComposing && shortcut(e)) { e.preventDefault(); return; }
     if (e.key === "Escape") closeEditor(false);
     else if (e.key === "Enter" && (!multiline || e.ctrlKey)) { e.preventDefault(); closeEditor(true); }
   });

@@ -4,19 +4,24 @@ import { chooseFile, exportApi, listTemplates, loadFile, openTemplate, saveWorkf
 import { showMenu } from "./menu.js";
 import { languageChoices, languageSetting, setLanguage, t } from "./i18n.js";
 import { setTheme, themeChoice } from "./theme.js";
+import { openLightbox } from "./lightbox.js";
 import { LANGUAGE, MINIMAP, THEME, saveSetting, setting } from "./settings.js";
+import { runCommand } from "./commands.js";
 
 const $ = (sel) => document.querySelector(sel);
+const HISTORY_THUMBS = 5; // per history row; the viewer reaches the rest
 
 export class Panels {
   constructor(app) {
     this.app = app;
     $("#queue-button").addEventListener("click", () => app.queue(Math.max(1, Math.min(100, Number($("#batch-count").value) || 1))));
     $("#refresh-button").addEventListener("click", () => app.refreshDefs(true));
-    $("#new-button").addEventListener("click", () => app.newGraph());
-    $("#default-button").addEventListener("click", () => app.loadDefault());
+    $("#settings-button").addEventListener("click", () => runCommand(app, "Comfy.ShowSettingsDialog"));
+    $("#new-button").addEventListener("click", () => app.newTab());
+    $("#default-button").addEventListener("click", () => app.loadDefault({ newTab: true }));
     $("#load-button").addEventListener("click", () => chooseFile(".json,.png,application/json,image/png", (f) => loadFile(app, f)));
-    $("#save-button").addEventListener("click", () => saveWorkflow(app));
+    $("#save-button").addEventListener("click", () => app.workflows.saveCurrent());
+    $("#download-button").addEventListener("click", () => saveWorkflow(app));
     $("#export-button").addEventListener("click", () => exportApi(app));
     $("#interrupt-button").addEventListener("click", () => app.api.interrupt());
     $("#panel-button").addEventListener("click", () => {
@@ -105,6 +110,7 @@ export class Panels {
     if (!queueList.children.length) queueList.textContent = t("Nothing queued.");
     historyList.replaceChildren();
     const entries = Object.entries(h.data || {}).reverse();
+    const gallery = []; // every image of every entry, newest first: the viewer pages through them all
     for (const [id, entry] of entries) {
       const row = document.createElement("div");
       row.className = "history-item";
@@ -112,8 +118,6 @@ export class Panels {
       const status = entry.status?.status_str || "?";
       const number = Array.isArray(entry.prompt) ? entry.prompt[0] : "";
       row.append(`#${number} ${t(status)}`);
-      const image = Object.values(entry.outputs || {}).flatMap((o) => o.images || [])[0];
-      if (image) { const img = document.createElement("img"); img.src = app.api.viewUrl(image); row.appendChild(img); }
       const button = document.createElement("button");
       button.textContent = t("Load");
       button.addEventListener("click", () => {
@@ -122,8 +126,36 @@ export class Panels {
         else if (entry.prompt?.[2]) loadData(app, entry.prompt[2], `history #${number}`);
       });
       row.appendChild(button);
+      const images = Object.values(entry.outputs || {}).flatMap((o) => o.images || []);
+      if (images.length) row.appendChild(this.thumbnails(images, gallery));
       historyList.appendChild(row);
     }
     if (!entries.length) historyList.textContent = t("No history yet.");
+  }
+
+  /** A history entry's images as thumbnails (the first few, then "+N"); each opens the viewer. */
+  thumbnails(images, gallery) {
+    const { app } = this;
+    const box = document.createElement("div");
+    box.className = "history-images";
+    const first = gallery.length;
+    for (const image of images) gallery.push({ url: app.api.viewUrl(image), name: image.filename });
+    images.forEach((image, i) => {
+      if (i >= HISTORY_THUMBS) return;
+      const img = document.createElement("img");
+      img.src = gallery[first + i].url;
+      img.title = image.filename;
+      img.addEventListener("click", () => openLightbox(app, gallery, first + i));
+      box.appendChild(img);
+    });
+    if (images.length > HISTORY_THUMBS) {
+      const more = document.createElement("button");
+      more.className = "history-more";
+      more.textContent = `+${images.length - HISTORY_THUMBS}`;
+      more.title = t("Show all {n} images", { n: images.length });
+      more.addEventListener("click", () => openLightbox(app, gallery, first + HISTORY_THUMBS));
+      box.appendChild(more);
+    }
+    return box;
   }
 }

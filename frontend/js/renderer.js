@@ -5,7 +5,11 @@ import { THEME, typeColor } from "./colors.js";
 import { inputName, nodeTitle, outputName, t } from "./i18n.js";
 import { imageArea, nodeBounds, slotPos, widgetRects, TITLE_H, COLLAPSED_W } from "./layout.js";
 import { drawWidget } from "./widgets.js";
+import { drawNodeImages } from "./node_images.js";
 import { MODE_BYPASS, MODE_MUTED, typesCompatible } from "./graph.js";
+import { addLinkPath } from "./link_paths.js";
+import { badgeWidth, drawBadges } from "./node_badges.js";
+import { LINK_MODES, LINK_RENDER_MODE, setting } from "./settings.js";
 
 const FONT = "12px system-ui, sans-serif";
 const LOW_DETAIL = 0.45;
@@ -161,6 +165,8 @@ export class Renderer {
     const p = this._p, q = this._q;
     const x0 = vis[0], y0 = vis[1], x1 = vis[0] + vis[2], y1 = vis[1] + vis[3];
     const low = s < LOW_DETAIL;
+    const mode = setting(LINK_RENDER_MODE);
+    if (mode === LINK_MODES.hidden) return;
     // One path per colour: a few stroke calls instead of one per wire.
     const paths = this._paths || (this._paths = new Map());
     for (const path of paths.values()) path.used = false;
@@ -174,11 +180,9 @@ export class Renderer {
       let entry = paths.get(color);
       if (!entry || !entry.used) { entry = { path: new Path2D(), dots: low ? null : new Path2D(), used: true }; paths.set(color, entry); }
       const path = entry.path;
-      path.moveTo(p[0], p[1]);
-      if (low) path.lineTo(q[0], q[1]);
+      if (low) { path.moveTo(p[0], p[1]); path.lineTo(q[0], q[1]); }
       else {
-        const d = Math.max(40, Math.abs(q[0] - p[0]) * 0.5);
-        path.bezierCurveTo(p[0] + d, p[1], q[0] - d, q[1], q[0], q[1]);
+        addLinkPath(path, p, q, mode);
         // the midpoint dot (click it for the wire's menu)
         const mx = 0.5 * (p[0] + q[0]), my = 0.5 * (p[1] + q[1]);
         entry.dots.moveTo(mx + 5, my);
@@ -224,9 +228,8 @@ export class Renderer {
     const p = slotPos(d.node, d.fromInput, d.slot, [0, 0]);
     const [mx, my] = d.to;
     const [sx, sy, ex, ey] = d.fromInput ? [mx, my, p[0], p[1]] : [p[0], p[1], mx, my];
-    const dd = Math.max(40, Math.abs(ex - sx) * 0.5);
     ctx.strokeStyle = typeColor(d.type); ctx.lineWidth = 3;
-    ctx.beginPath(); ctx.moveTo(sx, sy); ctx.bezierCurveTo(sx + dd, sy, ex - dd, ey, ex, ey); ctx.stroke();
+    ctx.beginPath(); addLinkPath(ctx, [sx, sy], [ex, ey], setting(LINK_RENDER_MODE)); ctx.stroke();
   }
 
   drawNode(node, s) {
@@ -256,7 +259,9 @@ export class Renderer {
     ctx.beginPath(); ctx.arc(x + 12, y + TITLE_H / 2, 5, 0, Math.PI * 2); ctx.fill();
     ctx.fillStyle = THEME.text;
     const title = node.placeholder ? `${node.title} (${t("missing")})` : nodeTitle(node);
-    ctx.fillText(this.text.fit(title, (node.flags?.collapsed ? COLLAPSED_W : w) - 30), x + 22, y + TITLE_H / 2);
+    const tw = node.flags?.collapsed ? COLLAPSED_W : w, marks = badgeWidth(node, this.text);
+    ctx.fillText(this.text.fit(title, tw - 30 - marks), x + 22, y + TITLE_H / 2);
+    if (marks && !(st.running === node.id && st.progress)) drawBadges(ctx, node, x, y, tw, this.text);
     if (st.running === node.id && st.progress) {
       ctx.fillStyle = THEME.running;
       ctx.fillRect(x, y + TITLE_H - 3, w * Math.min(1, st.progress.value / Math.max(1, st.progress.max)), 3);
@@ -327,17 +332,7 @@ export class Renderer {
       const yy = (r ? r[1] : node.pos[1] + node.size[1] - 30) + 10;
       ctx.fillText(this.text.fit(t("unknown node type: {type}", { type: node.type }), w - 16), x + 8, yy);
     }
-    const img = app.state.previewNode === node.id && app.state.preview ? app.state.preview
-      : node.images?.find((im) => im.complete && im.naturalWidth) || (node.thumbnail?.complete && node.thumbnail.naturalWidth ? node.thumbnail : null);
-    if (img && img.naturalWidth) {
-      const r = imageArea(node);
-      if (r) {
-        const k = Math.min(r[2] / img.naturalWidth, r[3] / img.naturalHeight);
-        const iw = img.naturalWidth * k, ih = img.naturalHeight * k;
-        ctx.imageSmoothingEnabled = k < 1;
-        ctx.drawImage(img, r[0] + (r[2] - iw) / 2, r[1] + (r[3] - ih) / 2, iw, ih);
-      }
-    }
+    drawNodeImages(ctx, node, app.state, this.text);
   }
 
   /** Graph bounds of everything, for the minimap: [x, y, w, h]. */

@@ -4,7 +4,9 @@
 import { graphToApi } from "./convert.js";
 import { applyControls } from "./widgets.js";
 import { fitSize } from "./layout.js";
+import { setOutputImages } from "./node_images.js";
 import { t } from "./i18n.js";
+import { WIDGET_CONTROL_MODE, setting } from "./settings.js";
 
 export function clearErrors(app) {
   for (const node of app.graph.nodes) {
@@ -46,7 +48,9 @@ export function showNodeErrors(app, response) {
 
 export async function queueGraph(app, count = 1, front = false) {
   let queued = 0;
+  const before = setting(WIDGET_CONTROL_MODE) === "before"; // seeds change before the prompt is made
   for (let i = 0; i < count; i++) {
+    if (before) applyControls(app.graph);
     const prompt = graphToApi(app.graph);
     const workflow = app.graph.serialize();
     let r;
@@ -56,7 +60,9 @@ export async function queueGraph(app, count = 1, front = false) {
     if (Object.keys(r.data?.node_errors || {}).length) showNodeErrors(app, { ...r.data, error: { message: "Some outputs cannot run" } });
     queued++;
     app.lastPromptId = r.data.prompt_id;
-    applyControls(app.graph);
+    app.tabs?.current?.prompts.add(r.data.prompt_id);
+    app.runStatus?.queuedPrompt(r.data.prompt_id, Object.keys(prompt).length);
+    if (!before) applyControls(app.graph);
     app.graph.changed();
     app.commit();
   }
@@ -67,23 +73,32 @@ export async function queueGraph(app, count = 1, front = false) {
   return queued;
 }
 
+/** The hidden tab a prompt was queued from: its events must not mark the canvas's nodes. */
+function elsewhere(app, data) {
+  const tab = app.tabs?.tabOfPrompt(data?.prompt_id);
+  return tab && tab !== app.tabs.current ? tab : null;
+}
+
 export function followRuns(app) {
   const { api, state } = app;
   api.on("status", (data) => app.panels.setStatus(data?.status?.exec_info?.queue_remaining ?? 0));
   api.on("execution_start", () => { clearRunErrors(app); });
   api.on("executing", (data) => {
+    if (elsewhere(app, data)) { state.running = null; state.progress = null; app.redraw(); return; }
     const id = data?.node;
+    endPreview(app, id);
     state.running = id == null ? null : app.graph.getNode(id)?.id ?? null;
     state.progress = null;
     if (id == null) { state.preview = null; state.previewNode = null; app.panels.refreshQueue(); }
     app.redraw();
   });
-  api.on("progress", (data) => { state.progress = { value: data.value, max: data.max }; app.redraw(); });
+  api.on("progress", (data) => { if (elsewhere(app, data)) return; state.progress = { value: data.value, max: data.max }; app.redraw(); });
   api.on("preview", (blob) => {
     const node = app.graph.getNode(state.running);
     if (!node) return;
     const img = new Image();
     img.onload = () => {
+      if (state.running !== node.id) { URL.revokeObjectURL(img.src); return; } // it came after the node finished
       if (state.previewUrl) URL.revokeObjectURL(state.previewUrl);
       state.previewUrl = img.src; state.preview = img; state.previewNode = node.id;
       if (!node.preview) { node.preview = true; fitSize(node); }
@@ -92,18 +107,21 @@ export function followRuns(app) {
     img.src = URL.createObjectURL(blob);
   });
   api.on("executed", (data) => {
+    const hidden = elsewhere(app, data);
+    if (hidden) { // shown when that tab is opened again
+      const id = data.display_node ?? data.node;
+      if (data.output?.images?.length) hidden.outputs.set(Number(id), { outputs_ui: data.output.images });
+      return;
+    }
     const node = app.graph.getNode(data.display_node ?? data.node);
     const notes = data.output?.text;
     if (node && notes?.length) app.toast(t("{node}: {message}", { node: node.title ?? node.type, message: notes.join("\n") }), "info");
     const images = data.output?.images;
     if (!node || !images?.length) return;
-    node.outputs_ui = images;
-    node.images = images.map((im) => { const img = new Image(); img.onload = () => app.redraw(); img.src = api.viewUrl(im); return img; });
-    fitSize(node);
-    app.redraw();
+    setOutputImages(app, node, images);
   });
   api.on("execution_error", (data) => {
-    const node = app.graph.getNode(data.node_id);
+    const node = elsewhere(app, data) ? null : app.graph.getNode(data.node_id);
     if (node) node.errors = [`${data.exception_type}: ${data.exception_message}`];
     app.toast(t("{node} failed: {error}", { node: data.node_type, error: data.exception_message }), "error");
     state.running = null;
@@ -111,6 +129,17 @@ export function followRuns(app) {
   });
   api.on("execution_interrupted", () => { state.running = null; app.toast(t("Interrupted"), "info"); app.redraw(); });
   api.on("open", () => app.panels.refreshQueue());
+}
+
+/** The sampler's live preview ends when another node runs: the node gives its room back. */
+function endPreview(app, nextId) {
+  const { state } = app;
+  const node = app.graph.getNode(state.previewNode ?? state.running);
+  if (!node?.preview || String(node.id) === String(nextId)) return;
+  node.preview = false;
+  state.preview = null;
+  state.previewNode = null;
+  fitSize(node);
 }
 
 function clearRunErrors(app) {

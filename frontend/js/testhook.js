@@ -7,6 +7,9 @@ import { inputName, languageSetting, nodeTitle, outputName } from "./i18n.js";
 import { effectiveTheme, themeChoice } from "./theme.js";
 import { THEME } from "./colors.js";
 import { linkMidpoint, nodeBounds, slotPos, widgetRects, TITLE_H } from "./layout.js";
+import { imageCellCentre, imageLabel } from "./node_images.js";
+import { lightboxState } from "./lightbox.js";
+import { maskEditorProbe } from "./mask_editor.js";
 
 export function testHook(app) {
   const page = (gx, gy) => {
@@ -38,6 +41,14 @@ export function testHook(app) {
     get language() { return languageSetting(); },
     get theme() { return { choice: themeChoice(), effective: effectiveTheme(), canvasBackground: THEME.background }; },
     get suggestions() { return visibleSuggestions(); },
+    /** The open mask editor: its settings, mask values (0-255) by image pixel, pixels' page points. */
+    get maskEditor() { return maskEditorProbe(); },
+    /** The workflow tabs as the bar shows them. */
+    get tabs() {
+      return app.tabs.tabs.map((x) => ({ title: app.tabs.title(x), path: x.path, modified: x.modified, active: x === app.tabs.current }));
+    },
+    get lastPromptId() { return app.lastPromptId ?? null; },
+    get undoDepth() { return app.undoHistory ? app.undoHistory.index : -1; },
     /** A node's labels as the canvas draws them (in the interface language). */
     labels: (id) => {
       const n = app.graph.getNode(id);
@@ -68,5 +79,10 @@ export function testHook(app) {
       const l = app.graph.links.get(id);
       return page(...linkMidpoint(app.graph.getNode(l.origin_id), l.origin_slot, app.graph.getNode(l.target_id), l.target_slot));
     },
+    /** Page point of the middle of image `i` drawn on a node (null until it has loaded). */
+    imageCell: (id, i = 0) => { const c = imageCellCentre(app.graph.getNode(id), i); return c && page(...c); },
+    /** The pixel-size line drawn under a node's images ("64 × 64", "4 images, 64 × 64"). */
+    imageLabel: (id) => imageLabel(app.graph.getNode(id)),
+    get lightbox() { return lightboxState(); },
   };
 }

@@ -1,6 +1,8 @@
-// Hover help: an input's or widget's tooltip and a node's description, from /object_info.
+// Hover help: an input's or widget's tooltip and a node's description, from /object_info
+// (unless the Comfy.EnableTooltips setting is off).
 
 import { inputTooltip, nodeDescription, t } from "./i18n.js";
+import { TOOLTIPS, setting } from "./settings.js";
 
 let el = null;
 let timer = 0;
@@ -53,7 +55,7 @@ export function installTooltips(app, interaction) {
     if (key === last) return;
     last = key;
     hide();
-    const text = helpText(app, hit);
+    const text = setting(TOOLTIPS) ? helpText(app, hit) : ""; // Comfy.EnableTooltips
     if (text) timer = setTimeout(() => show(text, e.clientX, e.clientY), 500);
   });
   app.canvas.addEventListener("pointerleave", () => { last = null; hide(); });

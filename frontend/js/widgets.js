@@ -5,6 +5,7 @@ import { THEME } from "./colors.js";
 import { t, valueName } from "./i18n.js";
 import { promptText } from "./overlay.js";
 import { CONTROL_VALUES } from "./schema.js";
+import { WIDGET_CONTROL_MODE, setting } from "./settings.js";
 
 const ARROW_W = 14;
 
@@ -82,11 +83,17 @@ export function drawWidget(ctx, w, x, y, width, h, text, showText, label = w.nam
   }
   const pad = arrows ? ARROW_W + 4 : 8;
   ctx.fillStyle = THEME.dimText;
-  const shown = w.type === "CONTROL" ? t("control after generate") : label;
-  ctx.fillText(text.fit(shown, width * 0.5), x + pad, mid);
+  const before = w.type === "CONTROL" && setting(WIDGET_CONTROL_MODE) === "before";
+  const shown = w.type !== "CONTROL" ? label : before ? t("control before generate") : t("control after generate");
+  // Label and value share the row: when both do not fit, the label keeps at least half
+  // and the value the rest, so a long model name beside a short label is shown whole.
+  const value = formatValue(w);
+  const avail = width - 2 * pad - 8;
+  const labelMax = Math.max(avail * 0.5, avail - text.width(value));
+  ctx.fillText(text.fit(shown, labelMax), x + pad, mid);
   ctx.fillStyle = THEME.widgetText;
   ctx.textAlign = "right";
-  ctx.fillText(text.fit(formatValue(w), width * 0.5 - pad), x + width - pad, mid);
+  ctx.fillText(text.fit(value, avail - Math.min(text.width(shown), labelMax)), x + width - pad, mid);
   ctx.textAlign = "left";
 }
 
@@ -146,7 +153,9 @@ export function pressWidget(w, node, area, ctx) {
   return null;
 }
 
-/** Apply each seed's "control after generate" once a prompt was queued. */
+/** Apply each seed's "control after generate": after a prompt was queued, or before it
+ * is made when Comfy.WidgetControlMode is "before" (runner.js), so the value shown is the
+ * value the run used. */
 export function applyControls(graph) {
   for (const node of graph.nodes) {
     node.widgets.forEach((w, i) => {

@@ -1,7 +1,8 @@
 // The saved-workflows panel: UI-format workflow files in the user's workflows/ folder on
 // the server, the folder ComfyUI's own editor saves into, so both list the same files.
-// Save the graph under a name, open, rename or delete one; nothing is overwritten or
-// deleted without the user confirming it in the panel.
+// Save the current tab (again, or under a new name), open a file in a tab, rename,
+// duplicate or delete one; files open in a tab are marked, with their unsaved changes.
+// Nothing is overwritten or deleted without the user confirming it in the panel.
 
 import { errorText } from "./api.js";
 import { loadData, workflowText } from "./files.js";
@@ -87,10 +88,16 @@ export class WorkflowList {
     const label = document.createElement("span");
     label.className = "workflow-name";
     label.textContent = name;
+    const tab = this.app.tabs?.tabOfPath(entry.path);
+    if (tab) {
+      row.classList.add("open");
+      if (tab.modified) { row.classList.add("modified"); label.textContent = `${name} \u2022`; }
+    }
     if (entry.modified) label.title = `${entry.path} \u00b7 ${new Date(entry.modified * 1000).toLocaleString()}`;
     row.append(label,
       button(t("Open"), "workflow-open", () => this.open(entry.path)),
       button(t("Rename"), "workflow-rename", () => { this.renaming = entry.path; this.render(); }),
+      button(t("Duplicate"), "workflow-duplicate", () => this.duplicate(entry.path)),
       button(t("Delete"), "workflow-delete", () => this.remove(entry.path)));
     return row;
   }
@@ -124,7 +131,28 @@ export class WorkflowList {
     });
   }
 
-  /** Save the graph under the typed name; a taken name is replaced only once confirmed. */
+  /** Save the current tab to its file (Ctrl+S); a tab without one asks for a name. */
+  async saveCurrent() {
+    const tab = this.app.tabs.current;
+    if (!tab?.path) { this.saveAs(); return; }
+    const r = await this.files.write(`${DIR}/${tab.path}`, workflowText(this.app), { overwrite: true });
+    if (!r.ok) { this.app.toast(t("Workflow not saved: {error}", { error: errorText(r) }), "error"); return; }
+    this.app.tabs.markSaved(tab, tab.path);
+    this.app.toast(t("Saved {name}", { name: workflowName(tab.path) }), "info");
+    if (!this.panel.hidden) await this.refresh();
+  }
+
+  /** Open the panel with the name box ready for a new name. */
+  saveAs() {
+    this.toggle(true);
+    const input = $("#workflow-name");
+    input.value = this.app.tabs.title(this.app.tabs.current);
+    input.focus();
+    input.select();
+  }
+
+  /** Save the graph under the typed name; a taken name (even the tab's own file) is
+   * replaced only once confirmed. The tab then belongs to that file. */
   async save() {
     const input = $("#workflow-name");
     if (!input.value.trim()) { this.app.toast(t("Name the workflow first."), "error"); input.focus(); return; }
@@ -132,6 +160,7 @@ export class WorkflowList {
     const name = workflowName(file);
     const path = `${DIR}/${file}`;
     const text = workflowText(this.app);
+    const tab = this.app.tabs.current;
     let r = await this.files.write(path, text, { overwrite: false });
     if (r.status === 409) {
       if (!(await this.ask(t("{name} already exists. Replace it?", { name }), t("Replace")))) return;
@@ -139,6 +168,9 @@ export class WorkflowList {
     }
     if (!r.ok) { this.app.toast(t("Workflow not saved: {error}", { error: errorText(r) }), "error"); return; }
     input.value = name;
+    const other = this.app.tabs.tabOfPath(file);
+    if (other && other !== tab) this.app.tabs.fileMoved(file, null); // that tab's file now holds this graph
+    this.app.tabs.markSaved(tab, file);
     this.app.toast(t("Saved {name}", { name }), "info");
     await this.refresh();
   }
@@ -148,7 +180,7 @@ export class WorkflowList {
     const r = await this.files.read(`${DIR}/${file}`);
     try {
       if (!r.ok) throw new Error(errorText(r));
-      loadData(this.app, r.data, name);
+      loadData(this.app, r.data, name, { path: file });
     } catch (err) {
       this.app.toast(t("Could not open {name}: {error}", { name, error: err.message }), "error");
       return;
@@ -165,10 +197,28 @@ export class WorkflowList {
     if (r.status === 409) { this.app.toast(t("A workflow named {name} already exists: choose another name.", { name }), "error"); return; }
     if (!r.ok) { this.app.toast(t("Not renamed: {error}", { error: errorText(r) }), "error"); return; }
     this.renaming = null;
+    this.app.tabs.fileMoved(file, dest);
     const typed = $("#workflow-name").value;
     if (typed.trim() && workflowFile(typed) === file) $("#workflow-name").value = name; // the name box follows
     this.app.toast(t("Renamed {old} to {name}", { old: workflowName(file), name }), "info");
     await this.refresh();
+  }
+
+  /** A copy of a saved workflow as a new file ("name (copy)", "name (copy 2)", ...), opened in a tab. */
+  async duplicate(file) {
+    const r = await this.files.read(`${DIR}/${file}`);
+    if (!r.ok) { this.app.toast(t("Could not open {name}: {error}", { name: workflowName(file), error: errorText(r) }), "error"); return; }
+    const text = JSON.stringify(r.data, null, 1);
+    const base = workflowName(file);
+    for (let n = 1; n < 100; n++) {
+      const copy = workflowFile(n === 1 ? `${base} (copy)` : `${base} (copy ${n})`);
+      const w = await this.files.write(`${DIR}/${copy}`, text, { overwrite: false });
+      if (w.status === 409) continue;
+      if (!w.ok) { this.app.toast(t("Workflow not saved: {error}", { error: errorText(w) }), "error"); return; }
+      await this.refresh();
+      await this.open(copy);
+      return;
+    }
   }
 
   async remove(file) {
@@ -176,7 +226,7 @@ export class WorkflowList {
     if (!(await this.ask(t("Delete {name}? This cannot be undone.", { name }), t("Delete")))) return;
     const r = await this.files.remove(`${DIR}/${file}`);
     if (!r.ok) this.app.toast(t("Not deleted: {error}", { error: errorText(r) }), "error");
-    else this.app.toast(t("Deleted {name}", { name }), "info");
+    else { this.app.tabs.fileMoved(file, null); this.app.toast(t("Deleted {name}", { name }), "info"); }
     await this.refresh();
   }
 }

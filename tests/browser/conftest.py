@@ -2,6 +2,7 @@
 background thread), one headless Debian Chromium for the session, a fresh page per test."""
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 from pathlib import Path
@@ -56,22 +57,27 @@ def screenshot_dir() -> Path:
     return SCREENSHOTS
 
 
+EDITOR_SETTING_PREFIXES = ("Studio.", "Comfy.", "pysssss.")
+
+
 def forget_editor_settings(base: Path) -> None:
-    """Drop the editor's own settings (Studio.*) from the user's settings file: the server
-    keeps them across browsers, so a language or theme one test chose would follow the next."""
+    """Drop the editor's settings (Studio.*, and the ComfyUI ids it shares: Comfy.*,
+    pysssss.*) from the user's settings file: the server keeps them across browsers, so a
+    language, theme or keybinding one test chose would follow the next."""
     path = base / "user" / "default" / "comfy.settings.json"
     try:
         settings = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return
-    kept = {k: v for k, v in settings.items() if not k.startswith("Studio.")}
+    kept = {k: v for k, v in settings.items() if not k.startswith(EDITOR_SETTING_PREFIXES)}
     if kept != settings:
         path.write_text(json.dumps(kept, indent=1), encoding="utf-8")
 
 
-@pytest.fixture
-def page(browser, server_url, studio_base):
-    """A fresh context (empty localStorage, no editor settings on the server) with the editor open and ready."""
+@contextlib.contextmanager
+def editor_page(browser, server_url: str, studio_base: Path):
+    """A fresh context (empty localStorage, no editor settings on the server) with the
+    editor open and ready; no JavaScript error may happen while it is used."""
     forget_editor_settings(studio_base)
     context = browser.new_context(viewport=VIEWPORT, accept_downloads=True)
     page = context.new_page()
@@ -83,3 +89,9 @@ def page(browser, server_url, studio_base):
     yield page
     context.close()
     assert not errors, f"JavaScript errors: {errors}"
+
+
+@pytest.fixture
+def page(browser, server_url, studio_base):
+    with editor_page(browser, server_url, studio_base) as opened:
+        yield opened

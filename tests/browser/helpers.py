@@ -58,9 +58,15 @@ def set_widget(page, node_id, name: str, text: str) -> None:
     page.keyboard.press("Control+A")
     page.keyboard.type(text)
     if editor.evaluate("e => e.tagName") == "TEXTAREA":
-        page.keyboard.press("Control+Enter")
+        finish_editing(page)  # Ctrl+Enter would queue the workflow as well
     else:
         page.keyboard.press("Enter")
+    page.wait_for_selector(".overlay-editor", state="detached")
+
+
+def finish_editing(page) -> None:
+    """Click outside the open text editor (the toolbar's name): the text is kept."""
+    page.click("#toolbar .brand")
     page.wait_for_selector(".overlay-editor", state="detached")
 
 
@@ -124,3 +130,17 @@ def open_text_editor(page, node_id, name: str = "text"):
 
 def suggestions(page) -> list[str]:
     return js(page, "() => window.studio.suggestions")
+
+
+def load_image_with_upload(page, path: Path, size=(32, 24)) -> int:
+    """A new tab with a Load Image node, a red picture of `size` written at `path` and
+    uploaded into it through the file chooser; the node's id."""
+    from PIL import Image
+
+    page.click("#new-button")
+    node = add_node_by_search(page, 200, 150, "load image", "LoadImage")
+    Image.new("RGB", size, (200, 30, 30)).save(path)
+    with page.expect_file_chooser() as chooser:
+        page.mouse.click(*point(page, "widget", node, "upload"))
+    chooser.value.set_files(str(path))
+    return node

@@ -22,13 +22,13 @@ def test_default_graph_is_shown_with_an_available_checkpoint(page):
 def test_build_default_graph_by_mouse_and_keyboard_then_queue(page):
     page.click("#new-button")
     assert js(page, "() => window.studio.graph.nodes.length") == 0
-    ckpt = add_node_by_search(page, 30, 110, "checkpoint", "CheckpointLoaderSimple")
-    pos = add_node_by_search(page, 280, 80, "clip text", "CLIPTextEncode")
+    ckpt = add_node_by_search(page, 30, 140, "checkpoint", "CheckpointLoaderSimple")
+    pos = add_node_by_search(page, 280, 120, "clip text", "CLIPTextEncode")
     neg = add_node_by_search(page, 280, 330, "cliptextencode", "CLIPTextEncode")
     latent = add_node_by_search(page, 30, 450, "empty latent", "EmptyLatentImage")
-    sampler = add_node_by_search(page, 530, 80, "ksampler", "KSampler")
-    decode = add_node_by_search(page, 770, 80, "vae decode", "VAEDecode")
-    save = add_node_by_search(page, 1010, 80, "save image", "SaveImage")
+    sampler = add_node_by_search(page, 530, 120, "ksampler", "KSampler")
+    decode = add_node_by_search(page, 850, 120, "vae decode", "VAEDecode")
+    save = add_node_by_search(page, 1065, 120, "save image", "SaveImage")
     assert len(js(page, "() => window.studio.graph.nodes")) == 7
 
     wire(page, ckpt, 1, pos, 0)

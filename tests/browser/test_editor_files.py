@@ -112,9 +112,9 @@ def test_unknown_node_types_are_kept_and_round_trip(page):
     assert fancy["type"] == "FancyUpscaler" and fancy["widgets_values"] == [2, "lanczos"]
     assert fancy["inputs"][0]["link"] == 9 and fancy["outputs"][0]["links"] == [10]
     assert sorted(tuple(l) for l in saved["links"]) == sorted(tuple(l) for l in workflow["links"])
-    # Saved through the Save button, the file is the same graph.
+    # Downloaded through the Download button, the file is the same graph.
     with page.expect_download() as download:
-        page.click("#save-button")
+        page.click("#download-button")
     data = json.loads(open(download.value.path()).read())
     assert next(n for n in data["nodes"] if n["id"] == 10)["widgets_values"] == [2, "lanczos"]
     # Queueing it: the server names the unknown node.

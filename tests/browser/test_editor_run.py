@@ -10,7 +10,7 @@ import urllib.request
 
 from PIL import Image
 
-from tests.browser.helpers import add_node_by_search, drag, drop_file, drop_json, js, node_ids, point, shot, slot, wait_loaded, widget_value
+from tests.browser.helpers import drag, drop_file, drop_json, js, load_image_with_upload, node_ids, point, shot, slot, wait_loaded, widget_value
 from tests.browser.workflows import txt2img_ui
 
 
@@ -50,13 +50,7 @@ def test_steps_zero_is_shown_on_the_steps_widget(page):
 
 
 def test_load_image_upload_shows_a_thumbnail(page, tmp_path):
-    page.click("#new-button")
-    node = add_node_by_search(page, 200, 150, "load image", "LoadImage")
-    path = tmp_path / "red_dot.png"
-    Image.new("RGB", (32, 24), (200, 30, 30)).save(path)
-    with page.expect_file_chooser() as chooser:
-        page.mouse.click(*point(page, "widget", node, "upload"))
-    chooser.value.set_files(str(path))
+    node = load_image_with_upload(page, tmp_path / "red_dot.png")
     page.wait_for_function("id => { const n = window.studio.graph.getNode(id); return n.thumbnail && n.thumbnail.complete && n.thumbnail.naturalWidth === 32 }", arg=node)
     assert widget_value(page, node, "image") == "red_dot.png"
     assert js(page, "() => window.studio.toApi()")[str(node)]["inputs"] == {"image": "red_dot.png"}

@@ -103,3 +103,21 @@ def test_theme_follows_the_system_and_a_choice_is_remembered(page):
     page.reload()
     ready(page)
     assert js(page, "() => window.studio.theme.choice") == "system"
+
+
+def test_chinese_text_is_drawn_with_real_glyphs(page):
+    """A CJK font is installed (scripts/setup.sh --test): two different characters in the
+    canvas font draw differently, and neither as the missing-glyph box."""
+    pixels = js(page, """() => {
+        const draw = (text) => {
+            const c = document.createElement("canvas"); c.width = 40; c.height = 40;
+            const ctx = c.getContext("2d");
+            ctx.font = "24px system-ui, sans-serif"; ctx.fillStyle = "#000"; ctx.textBaseline = "top";
+            ctx.fillText(text, 4, 4);
+            return Array.from(ctx.getImageData(0, 0, 40, 40).data.filter((_, i) => i % 4 === 3)).join(",");
+        };
+        return { seed: draw("种"), son: draw("子"), missing: draw("\\u{10FFFD}") };
+    }""")
+    assert pixels["seed"] != pixels["son"]
+    assert pixels["missing"] not in (pixels["seed"], pixels["son"])
+    assert any(v != "0" for v in pixels["seed"].split(","))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.browser.helpers import js, open_text_editor, prompt_node, shot, suggestions, widget_value
+from tests.browser.helpers import finish_editing, js, open_text_editor, prompt_node, shot, suggestions, widget_value
 
 
 def type_and_wait(page, text: str) -> list[str]:
@@ -62,7 +62,7 @@ def test_english_prefix_then_substring_and_keyboard(page):
         page.keyboard.press("ArrowDown")
     page.keyboard.press("Tab")
     assert editor.input_value().endswith("long hair, ")
-    page.keyboard.press("Control+Enter")
+    finish_editing(page)
     assert widget_value(page, positive, "text").endswith(", long hair, ")
 
 
@@ -85,6 +85,28 @@ def test_chinese_after_ime_composition_finds_the_english_tag(page):
     cdp.send("Input.insertText", {"text": "日落"})
     page.wait_for_selector(".tag-complete .tag-item")
     assert "sunset" in suggestions(page)[:3]
+
+
+def test_completes_the_word_at_the_caret_inside_a_sentence(page):
+    """After a space (not only after a comma) the word being typed is completed, in
+    Chinese as in English, and a multi-word tag is still found from its words."""
+    positive = prompt_node(page, "positive")
+    editor = open_text_editor(page, positive)
+    page.keyboard.press("Control+A")
+    page.keyboard.type("a red circle on a blue background ")
+    page.keyboard.insert_text("红")
+    page.wait_for_selector(".tag-complete .tag-item")
+    assert suggestions(page)[0] == "red"
+    page.keyboard.press("Enter")
+    assert editor.input_value() == "a red circle on a blue background red, "
+    items = type_and_wait(page, "a girl with long hai")
+    assert items[0] == "long_hair", items
+    page.keyboard.press("Enter")
+    assert editor.input_value().endswith("background red, a girl with long hair, ")
+    # Inside a sentence that matches nothing, nothing is offered.
+    page.keyboard.type("zzqx")
+    page.wait_for_timeout(200)
+    assert not popup_open(page)
 
 
 def test_user_tag_file_aliases_and_escaped_brackets(page, user_tags):
@@ -111,7 +133,7 @@ def test_tags_used_often_rank_higher(page):
         type_and_wait(page, "blu")
     assert suggestions(page)[0] == pick
     page.keyboard.press("Escape")
-    page.keyboard.press("Control+Enter")
+    finish_editing(page)
     page.reload()
     page.wait_for_function("() => window.studio && window.studio.ready")
     open_text_editor(page, positive)
@@ -143,7 +165,7 @@ def test_library_snippets_go_to_the_positive_or_negative_prompt(page):
     style = snippet_text(page, "style")
     page.locator(".snippets[data-category='style'] .snippet").first.click()
     assert editor.input_value().startswith(f"{style}, ")
-    page.keyboard.press("Control+Enter")
+    finish_editing(page)
     assert widget_value(page, positive, "text").startswith(f"{style}, ")
     shot(page, "32_prompt_library")
     page.keyboard.press("Control+z")  # an ordinary, undoable edit

@@ -19,6 +19,15 @@ import uuid
 from typing import Callable, Optional
 
 from .queue_store import Number, QueueItem, QueueStore
+
+# Queue numbers stay whole-number-exact in JSON (a browser's doubles) and in SQLite's integers.
+MAX_NUMBER = 2 ** 53
+
+
+def usable_number(value: object) -> bool:
+    """A queue number the queue can order, store and hand to any JSON reader."""
+    return (isinstance(value, (int, float)) and not isinstance(value, bool)
+            and value == value and abs(value) <= MAX_NUMBER)
 from .run import Executor, RunResult, WorkflowInvalid
 
 log = logging.getLogger(__name__)
@@ -43,14 +52,22 @@ class PromptQueue:
         self._cond = threading.Condition()
         self._pending: list[QueueItem] = store.load_queue()  # crash leftovers come back here
         self._running: Optional[QueueItem] = None
-        self._counter = max(store.next_number(), self._next_after(self._pending))
+        stored = store.next_number()
+        self._counter = max(stored if usable_number(stored) else 0, self._next_after(self._pending))
+        for item in self._pending:  # a number no client could read (from an older version): queued last
+            if not usable_number(item.number):
+                log.warning("queued prompt %s had the unusable number %r; it runs last as number %d",
+                            item.prompt_id, item.number, self._counter)
+                item.number, self._counter = self._counter, self._counter + 1
+        self._pending.sort(key=lambda i: i.sort_key)
         self._free_request: Optional[tuple[bool, bool]] = None
         self._stopping = False
         self._thread: Optional[threading.Thread] = None
 
     @staticmethod
     def _next_after(items: list[QueueItem]) -> int:
-        return max((int(item.number) + 1 for item in items if float(item.number) >= 0), default=0)
+        # A number out of range (written by an older version) must not stop the start.
+        return max((int(item.number) + 1 for item in items if usable_number(item.number) and item.number >= 0), default=0)
 
     # -- queueing ---------------------------------------------------------------------
 

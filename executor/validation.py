@@ -37,6 +37,16 @@ def _problem(error_type: str, message: str, details: str = "", **extra: Any) -> 
     return {"type": error_type, "message": message, "details": details, "extra_info": extra}
 
 
+CYCLE_NAMED = 10  # members named in each cycle message: the answer stays linear in the cycle's length
+
+
+def _cycle_members(component: set) -> str:
+    """The cycle's first members by id, and how many more there are."""
+    names = sorted(component, key=lambda n: (len(n), n))
+    shown = ", ".join(names[:CYCLE_NAMED])
+    return shown if len(names) <= CYCLE_NAMED else f"{shown} and {len(names) - CYCLE_NAMED} more"
+
+
 MATCH_TYPE = "COMFY_MATCHTYPE_V3"  # a schema-API type that takes whatever is linked (the editor checks it)
 
 
@@ -99,7 +109,7 @@ def validate_workflow(workflow: WorkflowGraph, registry: NodeRegistry, folders: 
         for component in nx.strongly_connected_components(sub):
             if len(component) > 1 or any(sub.has_edge(n, n) for n in component):
                 cyclic = True
-                members = ", ".join(sorted(component))
+                members = _cycle_members(component)
                 for node_id in component:
                     add(node_id, _problem("dependency_cycle", f"Node is part of a cycle ({members})", members))
         if not cyclic:  # the cycle lies among nodes no output needs
@@ -115,11 +125,7 @@ def validate_workflow(workflow: WorkflowGraph, registry: NodeRegistry, folders: 
             _custom_checks(node_id, node.inputs, cls, values[node_id], workflow, registry, add)
 
     bad = set(problems) & needed
-    output_set = set(outputs)
-    dependents: dict[str, list[str]] = {}
-    for node_id in bad:
-        reached = nx.descendants(workflow.graph, node_id) | {node_id}
-        dependents[node_id] = sorted(reached & output_set)
+    dependents = _outputs_downstream(workflow.graph, bad, outputs) if bad else {}
     tainted = {o for outs in dependents.values() for o in outs}
     runnable = [o for o in outputs if o not in tainted]
     if len(runnable) != len(outputs):
@@ -130,6 +136,25 @@ def validate_workflow(workflow: WorkflowGraph, registry: NodeRegistry, folders: 
     if node_errors and not runnable:
         error = _problem("prompt_outputs_failed_validation", "Prompt outputs failed validation", "")
     return ValidationResult(error, node_errors, runnable, values, order)
+
+
+def _outputs_downstream(graph: nx.DiGraph, sources, outputs: list[str]) -> dict[str, list[str]]:
+    """For each source node, the outputs it feeds (itself included when it is one). One
+    pass over the graph of its strongly connected parts, with the outputs as bits, so
+    thousands of faulty nodes (a long cycle) cost no more than a few."""
+    parts = nx.condensation(graph)
+    part_of = parts.graph["mapping"]
+    bits = [0] * len(parts)
+    for i, output in enumerate(outputs):
+        bits[part_of[output]] |= 1 << i
+    for part in reversed(list(nx.topological_sort(parts))):
+        for after in parts.successors(part):
+            bits[part] |= bits[after]
+    out = {}
+    for node_id in sources:
+        mask = bits[part_of[node_id]]
+        out[node_id] = sorted(o for i, o in enumerate(outputs) if mask >> i & 1)
+    return out
 
 
 def ancestors_of(graph: nx.DiGraph, targets: list[str]) -> set[str]:

@@ -11,7 +11,7 @@ from typing import Any
 
 from aiohttp import web
 
-from executor.prompt_queue import DuplicatePromptId
+from executor.prompt_queue import MAX_NUMBER, DuplicatePromptId, usable_number
 
 from .config import PreviewMethod
 from .errors import ApiError, expect, read_json_object, string_list
@@ -33,6 +33,8 @@ async def post_prompt(request: web.Request) -> web.Response:
     client_id = expect(body, "client_id", str)
     front = expect(body, "front", bool, default=False)
     number = expect(body, "number", (int, float))
+    if number is not None and not usable_number(number):
+        raise ApiError(400, "invalid_request", f"'number' must be a finite number from -{MAX_NUMBER} to {MAX_NUMBER}", node_errors={})
     prompt_id = expect(body, "prompt_id", str)
     queue = request.app[QUEUE]
     if prompt_id is not None:

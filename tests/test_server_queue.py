@@ -197,3 +197,27 @@ def test_preview_throttle():
     assert not throttle.allow("a")
     now[0] = 0.11
     assert throttle.allow("a")
+
+
+@async_test
+async def test_queue_numbers_out_of_range_are_refused_and_old_ones_do_not_stop_a_start(tmp_path):
+    async with make_client(tmp_path, start_worker=False) as client:
+        for bad in ("1e999", "-1e999", "9223372036854775808", "1e308", "NaN"):
+            body = '{"prompt": %s, "number": %s}' % (json.dumps(sink_workflow(1)), bad)
+            response = await client.post("/prompt", data=body, headers={"Content-Type": "application/json"})
+            assert response.status == 400, bad
+            message = (await response.json())["error"]["message"]
+            assert "'number' must be a finite number" in message or "not valid JSON" in message, message
+        assert (await queue_prompt(client, sink_workflow(2), number=2 ** 53))["number"] == 2 ** 53
+        text = await (await client.get("/queue")).text()
+        assert "Infinity" not in text and "NaN" not in text
+    # A row an older version let in (an infinite number, a counter past SQLite's integers).
+    store = QueueStore(tmp_path / "user" / "studio.sqlite3")
+    store.add(QueueItem(float("inf"), "infinite", sink_workflow(3), {}, ["3"]), 5)
+    store.close()
+    async with make_client(tmp_path) as client:
+        done = await wait_for_history(client, "infinite")
+        assert done["status"]["status_str"] == "success"
+        later = await queue_prompt(client, sink_workflow(4))
+        await wait_for_history(client, later["prompt_id"])
+        assert "Infinity" not in await (await client.get("/history")).text()

@@ -209,3 +209,19 @@ def test_registration_rejects_duplicate_ids():
     make()
     with pytest.raises(NodeDefinitionError, match="already registered"):
         make()
+
+
+def test_a_long_cycle_is_refused_with_short_messages(executor):
+    """Every member of a 10,000-node cycle is named as such, but each message names only
+    the first few members: the answer grows linearly with the cycle."""
+    import json
+
+    n = 10_000
+    prompt = {str(i): {"class_type": "AddOne", "inputs": {"a": [str((i + 1) % n), 0]}} for i in range(n)}
+    prompt["sink"] = {"class_type": "IntSink", "inputs": {"a": ["0", 0]}}
+    error, node_errors = errors_of(executor, prompt)
+    assert error["type"] == "prompt_outputs_failed_validation"
+    assert len(node_errors) == n
+    message = node_errors["5"]["errors"][0]["message"]
+    assert message == "Node is part of a cycle (0, 1, 2, 3, 4, 5, 6, 7, 8, 9 and 9990 more)"
+    assert len(json.dumps(node_errors)) < 4_000_000  # ~300 bytes a node, not a list of all 10,000

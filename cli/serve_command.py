@@ -21,6 +21,13 @@ def add_serve_flags(parser: argparse.ArgumentParser) -> None:
         "--preview-method", choices=["none", "auto", "latent2rgb"], default="none",
         help="live previews of sampler steps for prompts that do not ask themselves (default none)",
     )
+    parser.add_argument("--max-nodes", type=int, default=200_000, metavar="N",
+                        help="the most nodes one queued prompt may have (default 200000)")
+    parser.add_argument("--max-json-depth", type=int, default=100, metavar="N",
+                        help="how deeply a request's JSON may nest (default 100)")
+    parser.add_argument("--crash-retries", type=int, default=1, metavar="N",
+                        help="how often a prompt the server died while running is run again at the next start "
+                             "(default 1; 0: never)")
     add_frontend_flags(parser)
 
 
@@ -45,6 +52,9 @@ def serve_command(args: argparse.Namespace) -> int:
         extra_model_paths=tuple(extra_model_configs(args)),
         frontend_dir=frontend_dir(args),
         multi_user=args.multi_user,
+        crash_retries=args.crash_retries,
+        max_prompt_nodes=args.max_nodes,
+        max_json_depth=args.max_json_depth,
     )
     loop = asyncio.new_event_loop()  # packs may hold on to PromptServer.instance.loop from import time
     asyncio.set_event_loop(loop)

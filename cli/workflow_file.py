@@ -42,7 +42,7 @@ def _parse_json(text: str, path: Path) -> Any:
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
-        raise WorkflowFileError(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno})")
+        raise WorkflowFileError(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno})") from None
 
 
 def parse_value(text: str) -> Any:

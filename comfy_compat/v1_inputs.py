@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any, Iterable, Optional
 
 from nodes.spec import SOCKET_TYPES, Input, InputValueError, Socket
+from nodes.text_checks import check_int_range, check_text
 
 WIDGET_TYPES = ("INT", "FLOAT", "STRING", "BOOLEAN")
 HIDDEN_SECTION = "hidden"
@@ -36,7 +37,7 @@ class V1Input(Input):
             elif kind == "FLOAT":
                 value = float(value)
             elif kind == "STRING":
-                value = str(value)
+                value = check_text(self.name, str(value))
             elif kind == "BOOLEAN":
                 value = bool(value)
         except (TypeError, ValueError, OverflowError) as exc:
@@ -46,6 +47,8 @@ class V1Input(Input):
         if not self.checked:
             return value
         if kind in ("INT", "FLOAT"):
+            if kind == "INT":
+                check_int_range(self.name, value, opts.get("min"), opts.get("max"))
             if kind == "FLOAT" and not math.isfinite(value):
                 raise InputValueError("invalid_input_type", f"input '{self.name}' must be a finite number", self.name)
             low, high = opts.get("min"), opts.get("max")

@@ -22,7 +22,8 @@ def convolve(image: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
     channels = image.shape[-1]
     pad = kernel.shape[-1] // 2
     x = image.movedim(-1, 1)
-    x = F.pad(x, (pad, pad, pad, pad), mode="reflect") if pad else x
+    mode = "reflect" if pad < min(x.shape[-2:]) else "replicate"  # reflect needs the side longer than pad
+    x = F.pad(x, (pad, pad, pad, pad), mode=mode) if pad else x
     weight = kernel.to(x).expand(channels, 1, *kernel.shape)
     return F.conv2d(x, weight, groups=channels).movedim(1, -1)
 

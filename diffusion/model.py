@@ -13,6 +13,7 @@ import torch
 
 from .families import LATENT_SCALES
 from .gligen import applied as gligen_applied
+from .interrupts import check_blocks, raise_if_interrupted
 from .key_patches import KeyPatchable, unet_key_names
 from .model_options import PatchableModel
 from .patching import WeightPatch, patched
@@ -69,6 +70,7 @@ class DiffusionModel(PatchableModel, KeyPatchable, UNetLike):
         self.patches: tuple[WeightPatch, ...] = ()
         self.unet_patches: tuple[UNetPatch, ...] = ()
         self._init_options()
+        check_blocks(self.unet)  # one step at a large size is long: stop between its blocks
 
     @property
     def in_channels(self) -> int:
@@ -179,6 +181,8 @@ class DiffusionModel(PatchableModel, KeyPatchable, UNetLike):
         down_total: Optional[list[torch.Tensor]] = None
         mid_total: Optional[torch.Tensor] = None
         for net, hint, strength in control:
+            raise_if_interrupted()
+            check_blocks(net.module)
             channels = int(net.module.config.in_channels)
             down, mid = net.residuals(sample[:, :channels], timestep, hidden, hint, added)
             down = [d.to(self.device) * strength for d in down]

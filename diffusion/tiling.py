@@ -12,6 +12,8 @@ from typing import Callable
 
 import torch
 
+from .interrupts import raise_if_interrupted
+
 TileFn = Callable[[torch.Tensor], torch.Tensor]
 
 
@@ -57,6 +59,7 @@ def tiled_map(
     fade = int(overlap * scale)
     for y in ys:
         for x0 in xs:
+            raise_if_interrupted()
             piece = fn(x[..., y:y + tile_h, x0:x0 + tile_w])
             if out is None:
                 out = torch.zeros(*piece.shape[:2], int(height * scale), int(width * scale),

@@ -11,6 +11,8 @@ from typing import Optional
 
 import torch
 
+from .interrupts import check_blocks
+
 DOWNSCALE = 8
 
 
@@ -33,6 +35,8 @@ class VAE:
         self.vae = vae.eval().requires_grad_(False)
         self.device = torch.device(device)
         self.dtype = dtype
+        for coder in ("encoder", "decoder"):  # a large decode is long: stop between blocks
+            check_blocks(getattr(vae, coder, None))
 
     @property
     def latent_channels(self) -> int:

@@ -11,9 +11,10 @@ import json
 import threading
 import uuid
 from collections import OrderedDict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Iterable, Optional
 
+import psutil
 import torch
 
 from nodes.registry import NodeRegistry
@@ -46,12 +47,18 @@ def estimate_bytes(value: Any, _depth: int = 0) -> int:
     return 64
 
 
+RAM_SHARE = 0.5  # the byte bound by default: half of this machine's memory
+# Outputs that are intermediate pictures and latents, not loaded models: a failed prompt's
+# are released (a retry recomputes them in seconds; keeping them pinned gigabytes).
+INTERMEDIATE_TYPES = frozenset({"IMAGE", "LATENT", "MASK", "CONDITIONING", "AUDIO", "VIDEO", "NOISE", "SIGMAS"})
+
+
 class OutputCache:
     """Least-recently-used cache of node outputs, bounded by entries and bytes."""
 
-    def __init__(self, max_entries: int = 16_384, max_bytes: int = 8 * 1024**3) -> None:
+    def __init__(self, max_entries: int = 16_384, max_bytes: Optional[int] = None) -> None:
         self.max_entries = max_entries
-        self.max_bytes = max_bytes
+        self.max_bytes = max_bytes if max_bytes is not None else int(psutil.virtual_memory().total * RAM_SHARE)
         self._entries: "OrderedDict[str, CacheEntry]" = OrderedDict()
         self._bytes = 0
         self._lock = threading.Lock()
@@ -123,7 +130,8 @@ def compute_keys(
         parts = []
         for name, value in sorted(node.inputs.items()):
             if isinstance(value, Link):
-                parts.append([name, "link", keys[value.node], value.slot])
+                if value.node in keys:  # an undeclared input may link to nothing; it is not read
+                    parts.append([name, "link", keys[value.node], value.slot])
             elif cls.input_named(name) is not None:
                 parts.append([name, "value", constants.get(name, value)])
         try:

@@ -5,7 +5,7 @@ constant. Edges point from the producing node to the consumer.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import networkx as nx
@@ -50,13 +50,15 @@ def _unwrap(value: Any) -> Any:
 class WorkflowGraph:
     nodes: dict[str, WorkflowNode]
     graph: nx.DiGraph
+    faults: dict[str, str] = field(default_factory=dict)  # node id -> why its body is unusable
 
     def links_into(self, node_id: str) -> dict[str, Link]:
         return {name: v for name, v in self.nodes[node_id].inputs.items() if isinstance(v, Link)}
 
 
 def parse_workflow(prompt: Any) -> WorkflowGraph:
-    """Parse the JSON object; raises WorkflowFormatError when it has the wrong shape."""
+    """Parse the JSON object; raises WorkflowFormatError when it is no workflow at all.
+    A node whose body is malformed is kept with a fault, so it is reported by id."""
     if not isinstance(prompt, dict):
         raise WorkflowFormatError("a workflow must be a JSON object mapping node ids to nodes")
     if "nodes" in prompt and isinstance(prompt.get("nodes"), list):
@@ -65,21 +67,25 @@ def parse_workflow(prompt: Any) -> WorkflowGraph:
         )
     nodes: dict[str, WorkflowNode] = {}
     graph = nx.DiGraph()
+    faults: dict[str, str] = {}
     for raw_id, body in prompt.items():
         node_id = str(raw_id)
+        graph.add_node(node_id)
         if not isinstance(body, dict):
-            raise WorkflowFormatError(f"node {node_id}: must be an object with class_type and inputs")
+            faults[node_id] = "a node must be an object with class_type and inputs"
+            nodes[node_id] = WorkflowNode(node_id, None, {})
+            continue
         inputs = body.get("inputs", {})
         if not isinstance(inputs, dict):
-            raise WorkflowFormatError(f"node {node_id}: 'inputs' must be an object")
+            faults[node_id] = "the node's 'inputs' must be an object mapping input names to values or links"
+            inputs = {}
         parsed: dict[str, Any] = {}
         for name, value in inputs.items():
             parsed[name] = Link(str(value[0]), value[1]) if is_link(value) else _unwrap(value)
         meta = body.get("_meta") if isinstance(body.get("_meta"), dict) else {}
         nodes[node_id] = WorkflowNode(node_id, body.get("class_type"), parsed, str(meta.get("title", "")))
-        graph.add_node(node_id)
     for node in nodes.values():
         for value in node.inputs.values():
             if isinstance(value, Link) and value.node in nodes:
                 graph.add_edge(value.node, node.node_id)
-    return WorkflowGraph(nodes, graph)
+    return WorkflowGraph(nodes, graph, faults)

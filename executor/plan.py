@@ -7,7 +7,6 @@ fully cached run cost little more than one dictionary lookup per node.
 from __future__ import annotations
 
 import hashlib
-import json
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -16,6 +15,7 @@ from typing import Any, Optional
 from nodes.registry import Node, NodeRegistry
 
 from .graph import Link, WorkflowFormatError, WorkflowGraph, parse_workflow
+from .json_pieces import dumps_in_pieces
 from .validation import ValidationResult, validate_workflow
 
 
@@ -32,7 +32,7 @@ class ExecutionPlan:
 
 def prompt_digest(prompt: Any) -> Optional[str]:
     try:
-        text = json.dumps(prompt, sort_keys=True, separators=(",", ":"))
+        text = dumps_in_pieces(prompt, sort_keys=True, separators=(",", ":"))  # in pieces: see json_pieces
     except (TypeError, ValueError):
         return None
     return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()

@@ -4,7 +4,9 @@ Prompts run one at a time in (number, arrival) order, as in ComfyUI (`front` giv
 negative number). The worker is a thread so that torch work never blocks the server's
 event loop; events leave through one listener, called from whichever thread produced
 them, that must hand them on thread-safely. Every change is written to the QueueStore
-first, so the queue and the history survive restarts and crashes.
+first, so the queue and the history survive restarts and crashes. A prompt that was
+running when the process died is run again at the next start, `crash_retries` times at
+most: one that kills the process every time (out of memory) must not become a crash loop.
 """
 from __future__ import annotations
 
@@ -18,7 +20,11 @@ import time
 import uuid
 from typing import Callable, Optional
 
+from .output_ledger import OutputLedger
 from .queue_store import Number, QueueItem, QueueStore
+from .run import Executor, RunResult, WorkflowInvalid
+
+log = logging.getLogger(__name__)
 
 # Queue numbers stay whole-number-exact in JSON (a browser's doubles) and in SQLite's integers.
 MAX_NUMBER = 2 ** 53
@@ -28,14 +34,13 @@ def usable_number(value: object) -> bool:
     """A queue number the queue can order, store and hand to any JSON reader."""
     return (isinstance(value, (int, float)) and not isinstance(value, bool)
             and value == value and abs(value) <= MAX_NUMBER)
-from .run import Executor, RunResult, WorkflowInvalid
 
-log = logging.getLogger(__name__)
 
 # (event type, payload, client id or None for everyone)
 QueueListener = Callable[[str, dict, Optional[str]], None]
 
 TERMINAL_EVENTS = ("execution_success", "execution_error", "execution_interrupted")
+CRASHED_TYPE = "executor.prompt_queue.ServerStopped"
 
 
 class DuplicatePromptId(ValueError):
@@ -45,13 +50,23 @@ class DuplicatePromptId(ValueError):
 class PromptQueue:
     """Pending prompts in memory (mirrored in SQLite) and the worker that runs them."""
 
-    def __init__(self, executor: Executor, store: QueueStore, listener: Optional[QueueListener] = None) -> None:
+    def __init__(
+        self,
+        executor: Executor,
+        store: QueueStore,
+        listener: Optional[QueueListener] = None,
+        crash_retries: int = 1,
+        ledger: Optional[OutputLedger] = None,
+    ) -> None:
         self.executor = executor
         self.store = store
         self.listener = listener
+        self.crash_retries = crash_retries
+        self.ledger = ledger  # files each prompt wrote, so a re-run after a crash reuses them
         self._cond = threading.Condition()
-        self._pending: list[QueueItem] = store.load_queue()  # crash leftovers come back here
+        self._pending: list[QueueItem] = self._restore(store.load_queue())  # crash leftovers come back here
         self._running: Optional[QueueItem] = None
+        self._cancelled: Optional[str] = None  # the running prompt a client asked to stop
         stored = store.next_number()
         self._counter = max(stored if usable_number(stored) else 0, self._next_after(self._pending))
         for item in self._pending:  # a number no client could read (from an older version): queued last
@@ -63,6 +78,26 @@ class PromptQueue:
         self._free_request: Optional[tuple[bool, bool]] = None
         self._stopping = False
         self._thread: Optional[threading.Thread] = None
+
+    def _restore(self, items: list[QueueItem]) -> list[QueueItem]:
+        """The stored queue, less the prompts the process died on more than
+        `crash_retries` times: those go to the history as failed."""
+        kept = []
+        for item in items:
+            if item.was_running and max(item.attempts, 1) > self.crash_retries:
+                self._give_up(item)
+            else:
+                kept.append(item)
+        self.store.clear_running()
+        return kept
+
+    def _give_up(self, item: QueueItem) -> None:
+        times = max(item.attempts, 1)
+        message = (f"the server stopped while running this prompt {times} time{'s' if times != 1 else ''}; "
+                   "it was not started again")
+        log.warning("prompt %s: %s", item.prompt_id, message)
+        result = failed_result(item, lambda kind, data: None, CRASHED_TYPE, message)
+        self.store.finish(item.prompt_id, history_entry(item, result))
 
     @staticmethod
     def _next_after(items: list[QueueItem]) -> int:
@@ -111,15 +146,18 @@ class PromptQueue:
             return running, [item.as_list() for item in self._pending]
 
     def delete(self, prompt_ids: list[str]) -> int:
-        """Remove pending prompts (a running one is left alone: interrupt it)."""
+        """Remove pending prompts and interrupt a running one (it goes to the history as
+        interrupted); returns how many of them there were."""
         wanted = set(prompt_ids)
         with self._cond:
             gone = [item.prompt_id for item in self._pending if item.prompt_id in wanted]
             self._pending = [item for item in self._pending if item.prompt_id not in wanted]
             self.store.remove(gone)
+            running = self._running.prompt_id if self._running is not None else None
+        stopped = running in wanted and self.interrupt(running)
         if gone:
             self._status_changed()
-        return len(gone)
+        return len(gone) + int(stopped)
 
     def clear(self) -> int:
         with self._cond:
@@ -133,8 +171,9 @@ class PromptQueue:
         """Stop the running prompt (only if it is `prompt_id`, when given)."""
         with self._cond:
             running = self._running
-        if running is None or (prompt_id is not None and running.prompt_id != prompt_id):
-            return False
+            if running is None or (prompt_id is not None and running.prompt_id != prompt_id):
+                return False
+            self._cancelled = running.prompt_id
         self.executor.interrupt()
         return True
 
@@ -207,6 +246,7 @@ class PromptQueue:
             finally:
                 with self._cond:
                     self._running = None
+                    self._cancelled = None
             self._status_changed()
 
     def _process(self, item: QueueItem) -> None:
@@ -216,17 +256,21 @@ class PromptQueue:
         held: list[tuple[str, dict]] = []  # terminal events wait until the history is written
 
         def on_event(kind: str, data: dict) -> None:
+            if self._cancelled == item.prompt_id:  # asked before the run began (which clears interrupts)
+                self.executor.interrupt()
             if kind in TERMINAL_EVENTS or (kind == "executing" and data.get("node") is None):
                 held.append((kind, data))
             else:
                 self._emit(kind, data, client)
 
         result = self._execute(item, on_event)
-        if self._stopping and result.status == "interrupted":
-            self.store.mark_running(item.prompt_id, False)  # shutdown, not the user: run it next time
+        if self._stopping and result.status == "interrupted" and self._cancelled != item.prompt_id:
+            self.store.release(item.prompt_id)  # shutdown, not the user: run it next time
             return
         try:
             self.store.finish(item.prompt_id, history_entry(item, result))
+            if self.ledger is not None:
+                self.ledger.forget(item.prompt_id)
         finally:  # a client waiting for the end hears it even if the history write failed
             for kind, data in held:
                 self._emit(kind, data, client)
@@ -239,6 +283,7 @@ class PromptQueue:
                 on_event=on_event,
                 extra_data=item.extra_data,
                 outputs=item.outputs or None,
+                output_files=self.ledger.for_prompt(item.prompt_id) if self.ledger is not None else None,
             )
         except WorkflowInvalid as exc:  # valid when queued, not any more (a model file removed...)
             return failed_result(item, on_event, "executor.run.WorkflowInvalid", describe_invalid(exc))

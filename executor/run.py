@@ -17,7 +17,7 @@ from nodes.folders import Folders
 from nodes.registry import REGISTRY, NodeRegistry
 from nodes.spec import ExecutionBlocker
 
-from .cache import OutputCache, compute_keys
+from .cache import INTERMEDIATE_TYPES, OutputCache, compute_keys
 from .graph import Link, WorkflowGraph
 from .node_call import call_node, input_runs, plain_call, unpack
 from .plan import PlanMemo
@@ -98,8 +98,10 @@ class Executor:
         on_event: Optional[EventSink] = None,
         extra_data: Optional[dict] = None,
         outputs: Optional[list[str]] = None,
+        output_files: Any = None,
     ) -> RunResult:
-        """Run the outputs (all valid ones by default) of `prompt`; raises WorkflowInvalid."""
+        """Run the outputs (all valid ones by default) of `prompt`; raises WorkflowInvalid.
+        `output_files` is the prompt's ledger of written files (a crash re-run reuses them)."""
         plan = self.plans.get(prompt, self.registry, self.folders)
         workflow, checked = plan.workflow, plan.checked
         if workflow is None or not checked.ok:
@@ -132,6 +134,7 @@ class Executor:
         result.cached = cached_now
 
         run = _Run(self, plan, keys, order, extra, prompt, prompt_id, emit, result)
+        run.output_files = output_files
         try:
             output_nodes = set(checked.outputs)
             run.pull([n for n in order if n in output_nodes])
@@ -157,6 +160,7 @@ class Executor:
                 "current_outputs": list(result.outputs),
             }
             emit("execution_error", result.error)
+            self._release_intermediates(workflow, keys, result.executed)
         else:
             emit("execution_success", {})
         finally:
@@ -167,6 +171,16 @@ class Executor:
         return result
 
     _current: Optional[str] = None
+
+    def _release_intermediates(self, workflow: WorkflowGraph, keys: dict[str, str], executed: list[str]) -> None:
+        """Drop the images and latents a failed prompt computed; its loaded models stay."""
+        released = []
+        for node_id in executed:
+            cls = self.registry.get(workflow.nodes[node_id].class_type)
+            types = [out.type for out in cls.OUTPUTS] if cls is not None else []
+            if any(isinstance(kind, str) and kind in INTERMEDIATE_TYPES for kind in types):
+                released.append(keys[node_id])
+        self.cache.discard(released)
 
     def _check_interrupt(self, node_id: str) -> None:
         self._current = node_id
@@ -192,6 +206,7 @@ class _Run:
         self.done: set[str] = set()
         self.remaining_uses = dict(plan.consumers)
         self.requested: dict[str, set[str]] = {}  # node -> lazy inputs it asked for
+        self.output_files: Any = None
 
     def pull(self, targets: list[str]) -> None:
         """Run `targets` and what they need, without recursion (10,000-node chains)."""
@@ -282,6 +297,7 @@ class _Run:
             extra_data=extra,
             request_interrupt=executor.interrupt_event.set,
             on_image=lambda image: self.emit("image", {"node": node_id, "image": image}),
+            output_files=self.output_files,
         )
 
     def _run_node(self, node_id: str) -> None:
@@ -299,13 +315,19 @@ class _Run:
                                             "exception_message": f"Execution Blocked: {blocker.message}"})
             return ExecutionBlocker(None)
 
+        from diffusion.interrupts import Interrupted, interruptible
+
         try:
-            if plain_call(cls, inputs):
-                outputs, ui = unpack(call(inputs), len(cls.OUTPUTS))
-            else:
-                outputs, ui = call_node(cls, inputs, call, on_blocked)
+            # Long diffusion work inside the node checks the interrupt between its parts.
+            with interruptible(self.executor.interrupt_event.is_set):
+                if plain_call(cls, inputs):
+                    outputs, ui = unpack(call(inputs), len(cls.OUTPUTS))
+                else:
+                    outputs, ui = call_node(cls, inputs, call, on_blocked)
         except ExecutionInterrupted:
             raise
+        except Interrupted as exc:
+            raise ExecutionInterrupted("interrupted") from exc
         except Exception as exc:
             raise NodeError(node_id, node.class_type, exc, {k: summarize(v) for k, v in inputs.items()}) from exc
         self.values[node_id] = outputs

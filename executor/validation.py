@@ -78,9 +78,11 @@ def validate_workflow(workflow: WorkflowGraph, registry: NodeRegistry, folders: 
     def add(node_id: str, problem: dict) -> None:
         problems.setdefault(node_id, []).append(problem)
 
+    for node_id, fault in workflow.faults.items():
+        add(node_id, _problem("invalid_prompt", fault, f"Node ID '#{node_id}'"))
     for node_id, node in workflow.nodes.items():
         cls = registry.get(node.class_type) if isinstance(node.class_type, str) else None
-        if cls is None:
+        if cls is None and node_id not in workflow.faults:
             add(
                 node_id,
                 _problem(
@@ -94,7 +96,7 @@ def validate_workflow(workflow: WorkflowGraph, registry: NodeRegistry, folders: 
         node_id
         for node_id, node in workflow.nodes.items()
         if isinstance(node.class_type, str) and (cls := registry.get(node.class_type)) and cls.OUTPUT_NODE
-    ]
+    ]  # a faulty output node stays one: it is reported, and its failure taints only itself
     if not outputs:
         error = _problem("prompt_no_outputs", "Prompt has no outputs", "")
         return ValidationResult(error, _node_errors(workflow, problems, {}), [], values)
@@ -109,16 +111,17 @@ def validate_workflow(workflow: WorkflowGraph, registry: NodeRegistry, folders: 
         for component in nx.strongly_connected_components(sub):
             if len(component) > 1 or any(sub.has_edge(n, n) for n in component):
                 cyclic = True
-                members = _cycle_members(component)
-                for node_id in component:
-                    add(node_id, _problem("dependency_cycle", f"Node is part of a cycle ({members})", members))
+                members = _cycle_members(component)  # reported once, on its first member
+                first = min(component, key=lambda n: (len(n), n))
+                add(first, _problem("dependency_cycle", f"Node is part of a cycle of {len(component)} nodes "
+                                    f"({members})", members, cycle_size=len(component)))
         if not cyclic:  # the cycle lies among nodes no output needs
             order = list(nx.topological_sort(sub))
 
     for node_id in order or needed:
         node = workflow.nodes[node_id]
         cls = registry.get(node.class_type) if isinstance(node.class_type, str) else None
-        if cls is None:
+        if cls is None or node_id in workflow.faults:
             continue
         values[node_id] = _check_inputs(node_id, node.inputs, cls, workflow, registry, folders, add)
         if cls.validate_values.__func__ is not Node.validate_values.__func__:

@@ -7,11 +7,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
 
+from diffusion.interrupts import Interrupted
+
 from .folders import Folders
 
 
-class ExecutionInterrupted(Exception):
-    """Raised inside node code when the user asked to stop the running prompt."""
+class ExecutionInterrupted(Interrupted):
+    """Raised inside node code when the user asked to stop the running prompt (diffusion
+    code raises its base class, `Interrupted`, from inside long work)."""
 
 
 ProgressSink = Callable[[int, int, Optional[Any]], None]
@@ -29,6 +32,7 @@ class NodeContext:
     extra_data: dict = field(default_factory=dict)  # the prompt's extra_data (client id, tokens, ...)
     request_interrupt: Callable[[], None] = field(default=lambda: None)  # node code stopping the prompt
     on_image: Optional[Callable[[Any], None]] = None  # a full image for the prompt's client (binary frame)
+    output_files: Any = None  # the files this prompt wrote in an earlier, interrupted run
 
     def check_interrupted(self) -> None:
         if self.is_interrupted():

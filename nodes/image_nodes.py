@@ -13,6 +13,7 @@ from .registry import Node, register_node
 from .resize import CROP_METHODS, UPSCALE_METHODS, fill_missing_side, resize
 from .spec import Combo, Int, NodeOutput, Output, Socket, String
 from .latent import MAX_RESOLUTION
+from .memory_checks import check_resize
 
 
 def input_images(folders: Any) -> list[str]:
@@ -63,14 +64,16 @@ class LoadImage(Node):
 
 @register_node("SaveImage", category="image", display_name="Save Image", output_node=True)
 class SaveImage(Node):
-    """Saves images as PNG in the output folder, with the workflow inside; never overwrites."""
+    """Saves images as PNG in the output folder, with the workflow inside; never overwrites
+    another prompt's file, and a prompt re-run after a crash rewrites its own."""
 
     images = Socket("IMAGE", tooltip="The images to save.")
     filename_prefix = String(default="ComfyUI", tooltip="File name start; 'folder/name' saves in a subfolder.")
     OUTPUTS = ()
 
     def execute(self, ctx, images: torch.Tensor, filename_prefix: str = "ComfyUI") -> NodeOutput:
-        records = save_images(images, ctx.folders.output, filename_prefix, ctx.prompt, ctx.extra_pnginfo)
+        records = save_images(images, ctx.folders.output, filename_prefix, ctx.prompt, ctx.extra_pnginfo,
+                              outputs=ctx.output_files, node_id=ctx.node_id)
         return NodeOutput((), {"images": records})
 
 
@@ -99,6 +102,7 @@ class ImageScale(Node):
 
     def execute(self, ctx, image: torch.Tensor, upscale_method: str, width: int, height: int, crop: str) -> tuple:
         width, height = fill_missing_side(image.shape[2], image.shape[1], width, height)
+        check_resize("ImageScale", "image", image.shape[0], image.shape[3], height, width)
         channels_first = image.movedim(-1, 1)
         scaled = resize(channels_first, width, height, upscale_method, crop).movedim(1, -1)
         return (scaled.clamp(0, 1),)

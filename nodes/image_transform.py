@@ -8,6 +8,7 @@ from .latent import MAX_RESOLUTION
 from .registry import Node, register_node
 from .resize import resize
 from .spec import Boolean, Combo, Float, Int, NodeOutput, Output, Socket
+from .memory_checks import check_tensor
 
 IMAGE_OUT = (Output("IMAGE", "IMAGE"),)
 TRANSFORM = "image/transform"
@@ -28,6 +29,7 @@ class RepeatImageBatch(Node):
     OUTPUTS = IMAGE_OUT
 
     def execute(self, ctx, image: torch.Tensor, amount: int) -> tuple:
+        check_tensor("RepeatImageBatch", "image", (image.shape[0] * amount, *image.shape[1:]))
         return (image.repeat(amount, 1, 1, 1),)
 
 

@@ -7,6 +7,7 @@ from .latent import MAX_RESOLUTION
 from .registry import Node, register_node
 from .resize import UPSCALE_METHODS, resize
 from .spec import Combo, Float, Int, Output, Socket
+from .memory_checks import check_resize, check_tensor
 
 
 @register_node("ImageCrop", category="image/transform", display_name="Image Crop")
@@ -51,6 +52,7 @@ class EmptyImage(Node):
     OUTPUTS = (Output("IMAGE", "IMAGE"),)
 
     def execute(self, ctx, width: int, height: int, batch_size: int = 1, color: int = 0) -> tuple:
+        check_tensor("EmptyImage", "image", (batch_size, height, width, 3))
         rgb = [((color >> shift) & 0xFF) / 0xFF for shift in (16, 8, 0)]
         image = torch.tensor(rgb, dtype=torch.float32).view(1, 1, 1, 3).expand(batch_size, height, width, 3)
         return (image.contiguous(),)
@@ -67,5 +69,6 @@ class ImageScaleBy(Node):
 
     def execute(self, ctx, image: torch.Tensor, upscale_method: str, scale_by: float) -> tuple:
         width, height = round(image.shape[2] * scale_by), round(image.shape[1] * scale_by)
+        check_resize("ImageScaleBy", "image", image.shape[0], image.shape[3], max(1, height), max(1, width))
         scaled = resize(image.movedim(-1, 1), max(1, width), max(1, height), upscale_method).movedim(1, -1)
         return (scaled.clamp(0, 1),)

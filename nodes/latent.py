@@ -6,6 +6,7 @@ import torch
 from .registry import Node, register_node
 from .resize import CROP_METHODS, UPSCALE_METHODS, fill_missing_side, resize
 from .spec import Combo, Float, Int, Output, Socket
+from .memory_checks import check_resize, check_tensor
 
 MAX_RESOLUTION = 16384
 LATENT_CHANNELS = 4
@@ -23,6 +24,7 @@ class EmptyLatentImage(Node):
 
     def execute(self, ctx, width: int, height: int, batch_size: int) -> tuple:
         shape = (batch_size, LATENT_CHANNELS, height // LATENT_DOWNSCALE, width // LATENT_DOWNSCALE)
+        check_tensor("EmptyLatentImage", "latent", shape)
         return ({"samples": torch.zeros(shape)},)
 
 
@@ -47,6 +49,8 @@ class LatentUpscale(Node):
         latent = samples["samples"]
         old_w, old_h = latent.shape[-1] * LATENT_DOWNSCALE, latent.shape[-2] * LATENT_DOWNSCALE
         width, height = fill_missing_side(old_w, old_h, width, height, LATENT_DOWNSCALE)
+        check_resize("LatentUpscale", "latent", latent.shape[0], latent.shape[1], max(1, height // LATENT_DOWNSCALE),
+                     max(1, width // LATENT_DOWNSCALE))
         scaled = resize(latent, max(1, width // LATENT_DOWNSCALE), max(1, height // LATENT_DOWNSCALE),
                         upscale_method, crop)
         return (_with_samples(samples, scaled),)
@@ -65,4 +69,5 @@ class LatentUpscaleBy(Node):
         latent = samples["samples"]
         width = max(1, round(latent.shape[-1] * scale_by))
         height = max(1, round(latent.shape[-2] * scale_by))
+        check_resize("LatentUpscaleBy", "latent", latent.shape[0], latent.shape[1], height, width)
         return (_with_samples(samples, resize(latent, width, height, upscale_method)),)

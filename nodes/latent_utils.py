@@ -13,6 +13,8 @@ from .latent import LATENT_DOWNSCALE, MAX_RESOLUTION
 from .registry import Node, register_node
 from .resize import resize
 from .spec import Combo, Float, Int, Output, Socket
+from .latent_math import repeat_to_batch
+from .memory_checks import check_tensor
 
 FLIPS = ["x-axis: vertically", "y-axis: horizontally"]
 ROTATIONS = ["none", "90 degrees", "180 degrees", "270 degrees"]
@@ -38,7 +40,8 @@ class LatentComposite(Node):
     def execute(self, ctx, samples_to: dict, samples_from: dict, x: int, y: int, feather: int) -> tuple:
         from diffusion.latent_ops import composite
 
-        out = composite(samples_to["samples"], samples_from["samples"], x // LATENT_DOWNSCALE,
+        source = repeat_to_batch(samples_from["samples"], samples_to["samples"].shape[0])  # as ComfyUI
+        out = composite(samples_to["samples"], source, x // LATENT_DOWNSCALE,
                         y // LATENT_DOWNSCALE, feather // LATENT_DOWNSCALE)
         return (_copy(samples_to, out),)
 
@@ -94,6 +97,7 @@ class RepeatLatentBatch(Node):
 
     def execute(self, ctx, samples: dict, amount: int) -> tuple:
         s = samples["samples"]
+        check_tensor("RepeatLatentBatch", "latent", (s.shape[0] * amount, *s.shape[1:]))
         out = _copy(samples, s.repeat(amount, 1, 1, 1))
         indices = samples.get("batch_index")
         if indices:

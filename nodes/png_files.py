@@ -1,10 +1,11 @@
-"""Writing PNGs that carry their workflow, without ever overwriting a file."""
+"""Writing PNGs that carry their workflow, never over another prompt's file."""
 from __future__ import annotations
 
 import json
+import os
 import re
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 import numpy as np
 import torch
@@ -65,30 +66,65 @@ def save_images(
     extra_pnginfo: Optional[dict] = None,
     compress_level: int = 4,
     folder_type: Optional[str] = None,
+    outputs: Any = None,
+    node_id: str = "",
 ) -> list[dict]:
     """Save a [B,H,W,C] batch as `{name}_{counter:05}_.png`; returns ComfyUI's image records
     (`type` is `folder_type`, or the folder's name: output, temp).
 
-    Files are created exclusively: if a name is taken meanwhile, the next counter is used.
+    Names are claimed exclusively (if one is taken meanwhile, the next counter is used) and
+    each file appears whole (written aside, then renamed). With `outputs` (the prompt's
+    ledger) a re-run after a crash rewrites the files it had named instead of adding more.
     """
     folder, subfolder, name = split_prefix(root, prefix)
     folder.mkdir(parents=True, exist_ok=True)
     metadata = png_metadata(prompt, extra_pnginfo)
     counter = next_counter(folder, name)
     records = []
-    for image in images:
-        picture = image_to_pil(image)
-        while True:
-            filename = f"{name}_{counter:05}_.png"
-            try:
-                with open(folder / filename, "xb") as handle:
-                    picture.save(handle, format="PNG", pnginfo=metadata, compress_level=compress_level)
-                break
-            except FileExistsError:
-                counter += 1
+    for index, image in enumerate(images):
+        filename = _earlier_name(outputs, node_id, index, folder, name)
+        claimed = filename is None
+        if claimed:
+            filename, counter = _claim_name(folder, name, counter)
+            if outputs is not None:
+                outputs.record(node_id, index, filename)
+        try:
+            _write_whole(folder / filename, image_to_pil(image), metadata, compress_level)
+        except BaseException:
+            if claimed:  # no empty file left under a name nothing was written to
+                (folder / filename).unlink(missing_ok=True)
+            raise
         records.append({"filename": filename, "subfolder": subfolder, "type": folder_type or root.name})
-        counter += 1
     return records
+
+
+def _earlier_name(outputs: Any, node_id: str, index: int, folder: Path, name: str) -> Optional[str]:
+    """The file this image got in an earlier, interrupted run of the same prompt."""
+    earlier = outputs.previous(node_id, index) if outputs is not None else None
+    if earlier and "/" not in earlier and earlier.startswith(f"{name}_") and (folder / earlier).is_file():
+        return earlier
+    return None
+
+
+def _claim_name(folder: Path, name: str, counter: int) -> tuple[str, int]:
+    """Create `{name}_{counter}_.png` empty and exclusively; returns it and the next counter."""
+    while True:
+        filename = f"{name}_{counter:05}_.png"
+        try:
+            with open(folder / filename, "xb"):
+                return filename, counter + 1
+        except FileExistsError:
+            counter += 1
+
+
+def _write_whole(path: Path, picture: Image.Image, metadata: PngInfo, compress_level: int) -> None:
+    partial = path.with_name(f".{path.name}.partial")
+    try:
+        with open(partial, "wb") as handle:
+            picture.save(handle, format="PNG", pnginfo=metadata, compress_level=compress_level)
+        os.replace(partial, path)
+    finally:
+        partial.unlink(missing_ok=True)
 
 
 def read_png_text(path: Path) -> dict[str, str]:

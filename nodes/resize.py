@@ -4,6 +4,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from .resize_parts import needs_parts, resize_in_parts
+
 UPSCALE_METHODS = ["nearest-exact", "bilinear", "area", "bicubic"]
 IMAGE_UPSCALE_METHODS = UPSCALE_METHODS + ["lanczos"]  # lanczos: pixels only, through Pillow
 CROP_METHODS = ["disabled", "center"]
@@ -18,6 +20,7 @@ def center_crop_to_aspect(samples: torch.Tensor, width: int, height: int) -> tor
         x = round((old_w - old_w * (new_aspect / old_aspect)) / 2)
     elif old_aspect < new_aspect:
         y = round((old_h - old_h * (old_aspect / new_aspect)) / 2)
+    x, y = min(x, (old_w - 1) // 2), min(y, (old_h - 1) // 2)  # an extreme aspect keeps a pixel
     return samples[..., y : old_h - y, x : old_w - x]
 
 
@@ -27,6 +30,13 @@ def resize(samples: torch.Tensor, width: int, height: int, method: str, crop: st
         raise ValueError(f"unknown upscale method '{method}'")
     if crop == "center":
         samples = center_crop_to_aspect(samples, width, height)
+    if needs_parts(samples, width, height):  # huge: in parts, so that an interrupt is honoured
+        return resize_in_parts(samples, width, height, lambda s, w, h: _resize_whole(s, w, h, method))
+    return _resize_whole(samples, width, height, method)
+
+
+def _resize_whole(samples: torch.Tensor, width: int, height: int, method: str) -> torch.Tensor:
+    """One call for the whole tensor (resize() checks `method`)."""
     if method == "lanczos":
         return _lanczos(samples, width, height)
     mode = method

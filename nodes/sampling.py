@@ -1,7 +1,7 @@
 """Sampler nodes: KSampler and KSamplerAdvanced, as in ComfyUI."""
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any
 
 from .registry import Node, register_node
 from .spec import Combo, Float, Int, Output, Socket

@@ -9,22 +9,12 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Callable, Optional, Sequence, Union
 
+from .spec_errors import InputValueError
+from .text_checks import check_int_range, check_text
+
 SOCKET_TYPES = ("MODEL", "CLIP", "VAE", "CONDITIONING", "LATENT", "IMAGE", "MASK", "CONTROL_NET", "UPSCALE_MODEL",
                 "NOISE", "GUIDER", "SAMPLER", "SIGMAS", "LATENT_OPERATION")
 ANY_TYPE = "*"
-
-
-class InputValueError(ValueError):
-    """A constant input value that does not fit its descriptor.
-
-    `error_type` is one of ComfyUI's validation error types so clients can react to it.
-    """
-
-    def __init__(self, error_type: str, message: str, details: str = "") -> None:
-        super().__init__(message)
-        self.error_type = error_type
-        self.message = message
-        self.details = details
 
 
 @dataclass(frozen=True)
@@ -118,6 +108,7 @@ class Int(Input):
                 raise InputValueError("invalid_input_type", f"input '{self.name}' must be an integer, got {value!r}")
             number = int(number)
         _check_bounds(self.name, number, self.min, self.max)
+        check_int_range(self.name, number, self.min, self.max)
         return number
 
     def check_default(self) -> Optional[str]:
@@ -141,7 +132,10 @@ class Float(Input):
         return {**out, **super().options()}
 
     def coerce(self, value: Any, folders: Any = None) -> float:
-        number = float(_to_number(value, self.name, "FLOAT"))
+        try:
+            number = float(_to_number(value, self.name, "FLOAT"))
+        except OverflowError:  # an integer too large for a float
+            raise InputValueError("value_bigger_than_max", f"input '{self.name}' is too large a number") from None
         if not math.isfinite(number):
             raise InputValueError("invalid_input_type", f"input '{self.name}' must be a finite number, got {value!r}")
         _check_bounds(self.name, number, self.min, self.max)
@@ -166,7 +160,7 @@ class String(Input):
     def coerce(self, value: Any, folders: Any = None) -> str:
         if isinstance(value, bool) or not isinstance(value, (str, int, float)):
             raise InputValueError("invalid_input_type", f"input '{self.name}' must be a string, got {type(value).__name__}")
-        return str(value)
+        return check_text(self.name, str(value))
 
 
 @dataclass(frozen=True)

@@ -1,20 +1,31 @@
 """Nodes that move between pixels and latents through a VAE."""
 from __future__ import annotations
 
+import logging
+
+from .memory_checks import vae_decode_fits_whole
 from .registry import Node, register_node
 from .spec import Int, Output, Socket
+
+log = logging.getLogger(__name__)
+FALLBACK_TILE, FALLBACK_OVERLAP = 512, 64  # VAEDecodeTiled's defaults, when a whole decode cannot fit
 
 
 @register_node("VAEDecode", category="latent", display_name="VAE Decode")
 class VAEDecode(Node):
-    """Turns latents into images."""
+    """Turns latents into images; in tiles when the whole image cannot fit in free memory."""
 
     samples = Socket("LATENT", tooltip="The latent to decode.")
     vae = Socket("VAE", tooltip="The VAE that decodes it.")
     OUTPUTS = (Output("IMAGE", "IMAGE"),)
 
     def execute(self, ctx, samples: dict, vae) -> tuple:
-        return (vae.decode(samples["samples"]),)
+        latent = samples["samples"]
+        if latent.ndim == 4 and not vae_decode_fits_whole(vae, latent.shape, FALLBACK_TILE):
+            log.warning("VAEDecode: a %s latent does not fit in free memory at once; decoding it in %d-pixel tiles",
+                        "x".join(map(str, latent.shape)), FALLBACK_TILE)
+            return (vae.decode_in_tiles(latent, FALLBACK_TILE, FALLBACK_OVERLAP),)
+        return (vae.decode(latent),)
 
 
 @register_node("VAEEncode", category="latent", display_name="VAE Encode")

@@ -15,6 +15,7 @@ from typing import Callable, Optional
 
 from aiohttp import web
 
+from executor.output_ledger import OutputLedger
 from executor.prompt_queue import PromptQueue
 from executor.queue_store import QueueStore
 from executor.run import Executor
@@ -77,7 +78,9 @@ def create_app(
     executor = Executor(folders, registry=registry)
     clients = ClientRegistry()
     bridge = EventBridge(clients, PreviewThrottle(config.preview_interval_s))
-    queue = PromptQueue(executor, QueueStore(config.database_path, config.history_limit), listener=bridge)
+    store = QueueStore(config.database_path, config.history_limit)
+    ledger = OutputLedger(config.database_path.with_name(config.database_path.stem + "-outputs.sqlite3"))
+    queue = PromptQueue(executor, store, listener=bridge, crash_retries=config.crash_retries, ledger=ledger)
 
     app = web.Application(
         middlewares=[error_middleware, origin_middleware(config)],
@@ -138,3 +141,5 @@ async def _stop(app: web.Application) -> None:
     await asyncio.to_thread(queue.stop)
     app[BRIDGE].attach(None)
     queue.store.close()
+    if queue.ledger is not None:
+        queue.ledger.close()

@@ -46,9 +46,12 @@ class ServerConfig:
     client_max_size: int = 32 * 1024 * 1024  # any other request body (JSON)
     preview_interval_s: float = 0.1  # at most ~10 preview frames a second per prompt
     history_limit: int = 10_000
+    crash_retries: int = 1  # runs again of a prompt the process died on (0: never run it again)
     start_worker: bool = True  # tests queue prompts without running them
     extra_model_paths: tuple[Path, ...] = ()  # extra_model_paths.yaml files (ComfyUI's format)
     multi_user: bool = False  # users chosen by the Comfy-User header, listed in user/users.json
+    max_prompt_nodes: int = 200_000  # nodes in one POST /prompt (413 beyond)
+    max_json_depth: int = 100  # nesting of any JSON request body (400 beyond)
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__
@@ -69,9 +72,11 @@ class ServerConfig:
         except ValueError:
             choices = ", ".join(m.value for m in PreviewMethod)
             raise ValueError(f"ServerConfig.preview_method: {self.preview_method!r} is not one of {choices}") from None
-        for name in ("max_upload_bytes", "client_max_size", "history_limit"):
+        for name in ("max_upload_bytes", "client_max_size", "history_limit", "max_prompt_nodes", "max_json_depth"):
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"ServerConfig.{name}: must be positive")
+        if int(self.crash_retries) < 0:
+            raise ValueError("ServerConfig.crash_retries: must not be negative")
         if self.preview_interval_s < 0:
             raise ValueError("ServerConfig.preview_interval_s: must not be negative")
 

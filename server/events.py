@@ -12,11 +12,11 @@ import json
 import logging
 from typing import Any, Callable, Optional
 
-# Events that end a client's running prompt (its kept progress is dropped).
-_RUN_ENDS = ("execution_success", "execution_error", "execution_interrupted")
-
 from .clients import ClientRegistry
 from .previews import PreviewThrottle, encode_png_frame
+
+# Events that end a client's running prompt (its kept progress is dropped).
+_RUN_ENDS = ("execution_success", "execution_error", "execution_interrupted")
 
 log = logging.getLogger(__name__)
 

@@ -3,6 +3,7 @@ mask editor's save: the painted mask becomes the alpha of the original image."""
 from __future__ import annotations
 
 import io
+import logging
 from pathlib import Path
 from typing import Optional
 
@@ -11,17 +12,21 @@ from PIL.PngImagePlugin import PngInfo
 
 from .errors import ApiError
 
+log = logging.getLogger(__name__)
+
 PREVIEW_FORMATS = ("webp", "jpeg")
 WEBP_MAX_SIDE = 16383
 
 
 def _open(path: Path) -> Image.Image:
+    """The image, loaded; Pillow's own messages quote the full path, so they go to the log."""
     try:
         image = Image.open(path)
         image.load()
         return image
     except Exception as exc:
-        raise ApiError(400, "invalid_image", f"'{path.name}' is not an image: {exc}") from None
+        log.info("cannot read %s as an image: %s", path, exc)
+        raise ApiError(400, "invalid_image", f"'{path.name}' is not an image Pillow can read") from None
 
 
 def _upright(image: Image.Image) -> Image.Image:
@@ -79,7 +84,8 @@ def masked_original(original: Path, mask_bytes: bytes) -> bytes:
         with Image.open(io.BytesIO(mask_bytes)) as mask:
             alpha = mask.convert("RGBA").getchannel("A")
     except Exception as exc:
-        raise ApiError(400, "invalid_image", f"the mask is not an image: {exc}") from None
+        log.info("the mask is not an image: %s", exc)
+        raise ApiError(400, "invalid_image", "the mask is not an image Pillow can read") from None
     if alpha.size != rgba.size:
         raise ApiError(400, "invalid_mask", f"the mask is {alpha.size[0]}x{alpha.size[1]}, "
                                             f"the image {rgba.size[0]}x{rgba.size[1]}")

@@ -41,7 +41,7 @@ def read_json_file(path: Path, max_bytes: int = MAX_JSON_BYTES) -> Any:
     except FileNotFoundError:
         raise
     except OSError as exc:
-        raise UnreadableFile(f"{path.name} cannot be read: {exc.strerror or exc}") from None
+        raise UnreadableFile(f"{path.name} cannot be read: {exc.strerror or type(exc).__name__}") from None
     try:
         return json.loads(raw.decode("utf-8-sig"), parse_constant=_no_constants)
     except UnicodeDecodeError:

@@ -1,7 +1,8 @@
 """Routes that queue, inspect and stop prompts: /prompt, /queue, /interrupt, /history, /free.
 
-Validation runs on a worker thread (a 10,000-node workflow must not stall the event
-loop); a prompt is refused only when none of its outputs can run, as in ComfyUI.
+A big prompt is decoded, validated and stored on worker threads, in small pieces and
+without full garbage collections, so a 100,000-node workflow never stalls the event loop;
+a prompt is refused only when none of its outputs can run, as in ComfyUI.
 """
 from __future__ import annotations
 
@@ -11,51 +12,48 @@ from typing import Any
 
 from aiohttp import web
 
-from executor.prompt_queue import MAX_NUMBER, DuplicatePromptId, usable_number
+from executor.prompt_queue import DuplicatePromptId
 
 from .config import PreviewMethod
-from .errors import ApiError, expect, read_json_object, string_list
+from .errors import THREAD_DECODE_BYTES, ApiError, expect, read_json_object, string_list
+from .gc_pause import collection_paused
+from .prompt_envelope import read_envelope
 from .state import CONFIG, EXECUTOR, EXTENSIONS, QUEUE
 
-MAX_PROMPT_ID = 128
-# Tokens for paid API nodes: never stored with the queue or shown in the history.
-SENSITIVE_EXTRA_KEYS = ("auth_token_comfy_org", "api_key_comfy_org")
+
+HUGE_PROMPT_BYTES = THREAD_DECODE_BYTES  # bodies this big are decoded in pieces, without full collections
 
 
 async def post_prompt(request: web.Request) -> web.Response:
     """Validate and queue a prompt: 200 with its id and number, or 400 with node errors."""
+    if (request.content_length or 0) > HUGE_PROMPT_BYTES:
+        with collection_paused():
+            return await _post_prompt(request)
+    return await _post_prompt(request)
+
+
+async def _post_prompt(request: web.Request) -> web.Response:
     body = await read_json_object(request, node_errors={})
     body = request.app[EXTENSIONS].run_prompt_hooks(body)
-    if "prompt" not in body:
-        raise ApiError(400, "no_prompt", "No prompt provided", node_errors={})
-    prompt = body["prompt"]
-    extra = expect(body, "extra_data", dict, default={})
-    client_id = expect(body, "client_id", str)
-    front = expect(body, "front", bool, default=False)
-    number = expect(body, "number", (int, float))
-    if number is not None and not usable_number(number):
-        raise ApiError(400, "invalid_request", f"'number' must be a finite number from -{MAX_NUMBER} to {MAX_NUMBER}", node_errors={})
-    prompt_id = expect(body, "prompt_id", str)
+    envelope = read_envelope(body, request.app[CONFIG].max_prompt_nodes)
     queue = request.app[QUEUE]
-    if prompt_id is not None:
-        if not prompt_id or len(prompt_id) > MAX_PROMPT_ID or not prompt_id.isprintable():
-            raise ApiError(400, "invalid_request", f"'prompt_id' must be 1 to {MAX_PROMPT_ID} printable characters")
-        if queue.knows(prompt_id):
-            raise ApiError(400, "invalid_request", f"prompt id '{prompt_id}' is already in use", node_errors={})
+    if envelope.prompt_id is not None and queue.knows(envelope.prompt_id):
+        raise ApiError(400, "invalid_request", f"prompt id '{envelope.prompt_id}' is already in use", node_errors={})
 
-    _, checked = await asyncio.to_thread(request.app[EXECUTOR].validate, prompt)
+    _, checked = await asyncio.to_thread(request.app[EXECUTOR].validate, envelope.prompt)
     if not checked.ok:
         return web.json_response(checked.as_response(), status=400)
 
-    extra = {key: value for key, value in extra.items() if key not in SENSITIVE_EXTRA_KEYS}
+    extra = envelope.extra_data
     extra["create_time"] = int(time.time() * 1000)  # the server's clock: jobs are sorted by it
-    if client_id is not None:
-        extra["client_id"] = client_id
+    if envelope.client_id is not None:
+        extra["client_id"] = envelope.client_id
     default_preview = request.app[CONFIG].preview_method
     if "preview_method" not in extra and default_preview is not PreviewMethod.NONE:
         extra["preview_method"] = default_preview.value
-    try:
-        item = queue.put(prompt, extra, checked.outputs, prompt_id=prompt_id, number=number, front=front)
+    try:  # the store writes the whole prompt as JSON: off the loop
+        item = await asyncio.to_thread(queue.put, envelope.prompt, extra, checked.outputs,
+                                       prompt_id=envelope.prompt_id, number=envelope.number, front=envelope.front)
     except DuplicatePromptId as exc:
         raise ApiError(400, "invalid_request", str(exc), node_errors={}) from None
     return web.json_response({"prompt_id": item.prompt_id, "number": item.number, "node_errors": checked.node_errors})
@@ -71,7 +69,8 @@ async def get_queue(request: web.Request) -> web.Response:
 
 
 async def post_queue(request: web.Request) -> web.Response:
-    """`{"clear": true}` empties the pending queue; `{"delete": [ids]}` removes some."""
+    """`{"clear": true}` empties the pending queue; `{"delete": [ids]}` removes those
+    pending and interrupts the running one if named (it ends in the history as interrupted)."""
     body = await read_json_object(request)
     clear = expect(body, "clear", bool, default=False)
     delete = string_list(body, "delete")

@@ -49,8 +49,10 @@ async def _call(function: Callable, *args: Any) -> Any:
         return await asyncio.to_thread(function, *args)
     except UserDataError as exc:
         raise ApiError(exc.status, "invalid_user_file" if exc.status != 404 else "not_found", exc.message) from None
-    except OSError as exc:  # the file system said no (name too long for it, read-only ...)
+    except OSError as exc:  # the file system said no (read-only, full ...); str(exc) would name the path
         raise ApiError(400, "invalid_user_file", f"the user file cannot be used: {exc.strerror or type(exc).__name__}") from None
+    except UnicodeError:  # a name the file system cannot encode
+        raise ApiError(400, "invalid_user_file", "the file name is not valid UTF-8") from None
 
 
 def _flag(request: web.Request, name: str) -> bool:

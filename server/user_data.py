@@ -1,8 +1,9 @@
 """Each user's own files under BASE/user/<user>/ (saved workflows, settings, subgraphs),
 as ComfyUI's /userdata routes see them.
 
-Names are confined to the user's folder: `..`, absolute paths, NUL bytes and symlinks
-that lead out are refused before anything is read or written. Writes go to a temporary
+Names are confined to the user's folder: `..`, absolute paths, NUL bytes, names the file
+system cannot hold (too long, not UTF-8) and symlinks that lead out are refused before
+anything is read or written. Writes go to a temporary
 file first, so a crash leaves the old file or the new one, never half of one; a write
 that must not overwrite is linked into place, so two racing writers cannot both win.
 """
@@ -18,12 +19,12 @@ from urllib.parse import unquote
 from nodes.folders import UnsafePathError, is_inside, lexical_join
 
 from .json_files import JsonDocument, StoreLocked, UnreadableFile, link_exclusive, write_bytes_atomic
+from .security import name_problem, short_name
 
 DEFAULT_USER = "default"
 SYSTEM_PREFIX = "__"  # ComfyUI keeps such user ids for itself
 USERS_FILE = "users.json"
 MAX_NAME = 1024
-MAX_PART_BYTES = 255  # one file or folder name, as file systems allow
 MAX_USER_NAME = 100
 
 
@@ -100,15 +101,17 @@ class UserData:
     # -- names --------------------------------------------------------------------------
 
     def path(self, user: str, name: str) -> Path:
-        """BASE/user/<user>/<name>, or UserDataError 403 for a name that leaves the folder."""
+        """BASE/user/<user>/<name>; UserDataError 400 for a name the file system cannot
+        hold, 403 for one that leaves the folder."""
         if not isinstance(name, str) or len(name) > MAX_NAME:
             raise UserDataError(400, f"file names are at most {MAX_NAME} characters")
         if name.strip("/") == "":
             raise UserDataError(400, "a file name is needed")
         if "%" in name:
-            name = unquote(name)  # the frontend may encode a path twice, as ComfyUI allows
-        if any(len(part.encode("utf-8", "surrogatepass")) > MAX_PART_BYTES for part in name.replace("\\", "/").split("/")):
-            raise UserDataError(400, f"a file or folder name is at most {MAX_PART_BYTES} bytes")
+            name = _unquoted(name)  # the frontend may encode a path twice, as ComfyUI allows
+        problem = name_problem(name)
+        if problem is not None:
+            raise UserDataError(400, f"the name '{short_name(name)}' {problem}")
         folder = self.folder(user)
         try:
             target = lexical_join(folder, name)  # refuses `..` and absolute paths
@@ -116,7 +119,7 @@ class UserData:
             raise UserDataError(403, str(exc)) from None
         folder.mkdir(parents=True, exist_ok=True)
         if not is_inside(folder.resolve(), target):
-            raise UserDataError(403, f"'{name}' leads out of the user's folder")
+            raise UserDataError(403, f"'{short_name(name)}' leads out of the user's folder")
         return target
 
     # -- reading ------------------------------------------------------------------------
@@ -125,7 +128,7 @@ class UserData:
         """GET /userdata?dir=: files (not folders) below `directory`, as ComfyUI lists them."""
         folder = self.path(user, directory)
         if not folder.is_dir():
-            raise UserDataError(404, f"no folder '{directory}'")
+            raise UserDataError(404, f"no folder '{short_name(directory)}'")
         found = folder.rglob("*") if recurse else folder.glob("*")
         root = self.folder(user).resolve()
         out: list[Union[str, list, dict]] = []
@@ -148,9 +151,9 @@ class UserData:
         if not folder.exists():
             if folder == root:
                 return []
-            raise UserDataError(404, f"no folder '{relative}'")
+            raise UserDataError(404, f"no folder '{short_name(relative)}'")
         if not folder.is_dir():
-            raise UserDataError(400, f"'{relative}' is not a folder")
+            raise UserDataError(400, f"'{short_name(relative)}' is not a folder")
         out = []
         resolved_root = root.resolve()
         for path in folder.rglob("*"):
@@ -170,7 +173,9 @@ class UserData:
     def existing_file(self, user: str, name: str) -> Path:
         path = self.path(user, name)
         if not path.is_file():
-            raise UserDataError(404, f"no file '{name}'")
+            if path.is_dir():
+                raise UserDataError(404, f"'{short_name(name)}' is a folder, not a file")
+            raise UserDataError(404, f"no file '{short_name(name)}'")
         return path
 
     # -- writing ------------------------------------------------------------------------
@@ -178,16 +183,18 @@ class UserData:
     def write(self, user: str, name: str, data: bytes, overwrite: bool) -> Path:
         path = self.path(user, name)
         if path.is_dir():
-            raise UserDataError(409, f"'{name}' is a folder")
+            raise UserDataError(409, f"a folder is named '{short_name(name)}'")
+        _make_parent(path, name)
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
             write_bytes_atomic(path, data, overwrite=overwrite)
         except FileExistsError:
             raise UserDataError(409, "File already exists") from None
         except NotADirectoryError:
-            raise UserDataError(409, f"a file is in the way of '{name}'") from None
+            raise UserDataError(409, f"a file is in the way of '{short_name(name)}'") from None
+        except IsADirectoryError:
+            raise UserDataError(409, f"a folder is named '{short_name(name)}'") from None
         except OSError as exc:
-            raise UserDataError(400, f"'{name}' cannot be written: {exc.strerror or exc}") from None
+            raise UserDataError(400, f"'{short_name(name)}' cannot be written: {_reason(exc)}") from None
         return path
 
     def delete(self, user: str, name: str) -> None:
@@ -197,9 +204,9 @@ class UserData:
         source_path = self.existing_file(user, source)
         dest_path = self.path(user, dest)
         if dest_path.is_dir():
-            raise UserDataError(409, f"'{dest}' is a folder")
+            raise UserDataError(409, f"a folder is named '{short_name(dest)}'")
+        _make_parent(dest_path, dest)
         try:
-            dest_path.parent.mkdir(parents=True, exist_ok=True)
             if overwrite:
                 os.replace(source_path, dest_path)
             else:
@@ -207,10 +214,30 @@ class UserData:
         except FileExistsError:
             raise UserDataError(409, "File already exists") from None
         except (NotADirectoryError, IsADirectoryError):
-            raise UserDataError(409, f"a file is in the way of '{dest}'") from None
+            raise UserDataError(409, f"a file is in the way of '{short_name(dest)}'") from None
         except OSError as exc:
-            raise UserDataError(400, f"'{source}' cannot be moved: {exc.strerror or exc}") from None
+            raise UserDataError(400, f"'{short_name(source)}' cannot be moved: {_reason(exc)}") from None
         return dest_path
+
+
+def _make_parent(path: Path, name: str) -> None:
+    """The folders above `path`; a file where one should be is a 409."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        raise UserDataError(409, f"a file is in the way of '{short_name(name)}'") from None
+
+
+def _unquoted(name: str) -> str:
+    try:
+        return unquote(name, errors="strict")
+    except UnicodeDecodeError:
+        raise UserDataError(400, f"the name '{short_name(name)}' is not UTF-8 once its %-escapes are decoded") from None
+
+
+def _reason(exc: OSError) -> str:
+    """An OSError in words; its str() would carry the absolute path."""
+    return exc.strerror or type(exc).__name__
 
 
 def _visible(root: Path, path: Path) -> bool:

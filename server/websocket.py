@@ -14,15 +14,13 @@ from aiohttp import WSMsgType, web
 from .errors import ApiError
 from .events import status_message
 from .features import server_features
+from .prompt_envelope import client_id_problem
 from .state import BRIDGE, CLIENTS, CONFIG, LOGS, QUEUE
-
-MAX_CLIENT_ID = 128
-
 
 async def websocket_handler(request: web.Request) -> web.WebSocketResponse:
     sid = request.query.get("clientId") or uuid.uuid4().hex
-    if len(sid) > MAX_CLIENT_ID or not sid.isprintable():
-        raise ApiError(400, "invalid_request", f"'clientId' must be at most {MAX_CLIENT_ID} printable characters")
+    if problem := client_id_problem(sid):
+        raise ApiError(400, "invalid_request", f"'clientId' {problem}")
     ws = web.WebSocketResponse(heartbeat=30.0, max_msg_size=1024 * 1024)
     await ws.prepare(request)
     clients = request.app[CLIENTS]

@@ -9,7 +9,6 @@ generations and 40 recolours) measured colour 100%, background 100%, shape 99.5%
 from __future__ import annotations
 
 import json
-import shutil
 import socket
 from pathlib import Path
 
@@ -32,16 +31,10 @@ IMG2IMG_COLOUR = 0.8
 
 
 @pytest.fixture
-def folders(tmp_path):
+def folders(make_folders, tmp_path):
     """App folders under tmp_path holding a copy of the built-in model (the loader refuses
     symlinks that leave the models folder)."""
-    from nodes.folders import Folders
-
-    folders = Folders.under(tmp_path)
-    folders.input.mkdir(parents=True)
-    (folders.models / "checkpoints").mkdir(parents=True)
-    shutil.copyfile(BUILTIN, folders.models / "checkpoints" / DEFAULT_NAME)
-    return folders
+    return make_folders(builtin=True, input=True, base=tmp_path)
 
 
 @pytest.fixture(scope="module")

@@ -12,17 +12,13 @@ from PIL import Image
 
 from diffusion.types import ModelFamily
 from nodes.png_files import read_png_text
-from tests.tiny_models import write_tiny_checkpoint
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(scope="module")
-def base(tmp_path_factory) -> Path:
-    base = tmp_path_factory.mktemp("cli")
-    (base / "models" / "checkpoints").mkdir(parents=True)
-    write_tiny_checkpoint(base / "models" / "checkpoints" / "tiny.safetensors", ModelFamily.SD1)
-    return base
+def base(make_app_dir) -> Path:
+    return make_app_dir({"tiny.safetensors": ModelFamily.SD1}, name="cli")
 
 
 def run_cli(base: Path, *args: str) -> subprocess.CompletedProcess:

@@ -19,7 +19,6 @@ from nodes.clip_vision_nodes import (
     unCLIPCheckpointLoader,
     unCLIPConditioning,
 )
-from nodes.folders import Folders
 from nodes.sampling import KSampler
 from tests.tiny_models import _perturb, build_tiny_diffusers_parts, original_state_dict
 
@@ -77,10 +76,8 @@ def _on_the_cpu():
 
 
 @pytest.fixture(scope="module")
-def app(tmp_path_factory):
-    folders = Folders.under(tmp_path_factory.mktemp("app"))
-    for kind in ("checkpoints", "clip_vision", "style_models", "gligen"):
-        (folders.models / kind).mkdir(parents=True)
+def app(make_folders):
+    folders = make_folders(dirs=["checkpoints", "clip_vision", "style_models", "gligen"])
     vision = _tiny_vision()
     save_file({k: t.contiguous() for k, t in vision.state_dict().items() if "position_ids" not in k},
               str(folders.models / "clip_vision" / "hf.safetensors"))

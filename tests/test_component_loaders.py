@@ -18,7 +18,7 @@ from executor.cache import compute_keys
 from executor.run import Executor
 from nodes.folders import Folders
 from tests.tiny_models import (build_tiny_controlnet, build_tiny_diffusers_parts, controlnet_to_original,
-                               save_diffusers_folder, write_tiny_checkpoint)
+                               save_diffusers_folder)
 
 WORKFLOWS = Path(__file__).resolve().parent.parent / "workflows"
 UNET_PREFIX = "model.diffusion_model."
@@ -45,13 +45,10 @@ def _save_parts(folders: Folders, family: ModelFamily, name: str) -> dict[str, s
 
 
 @pytest.fixture(scope="module")
-def setup(tmp_path_factory):
-    folders = Folders.under(tmp_path_factory.mktemp("app"))
-    (folders.models / "checkpoints").mkdir(parents=True)
-    files = {}
-    for family in (ModelFamily.SD1, ModelFamily.SD2, ModelFamily.SDXL):
-        write_tiny_checkpoint(folders.models / "checkpoints" / f"{family.value}.safetensors", family)
-        files[family] = _save_parts(folders, family, f"{family.value}.safetensors")
+def setup(make_folders):
+    families = (ModelFamily.SD1, ModelFamily.SD2, ModelFamily.SDXL)
+    folders = make_folders({f"{family.value}.safetensors": family for family in families})
+    files = {family: _save_parts(folders, family, f"{family.value}.safetensors") for family in families}
     return Executor(folders), files
 
 

@@ -8,31 +8,14 @@ import pytest
 import torch
 
 from diffusion.denoiser import ModelDenoiser
-from diffusion.loader import load_checkpoint
 from diffusion.regions import percent_to_sigma, region_for
 from diffusion.schedules import model_sigmas
-from diffusion.types import ModelFamily
 from executor.cache import compute_keys
 from executor.run import Executor
 from nodes import conditioning_regions as cr
-from nodes.folders import Folders
-from tests.tiny_models import write_tiny_checkpoint
 
 WORKFLOWS = Path(__file__).resolve().parent.parent / "workflows"
-
-
-@pytest.fixture(scope="module")
-def folders(tmp_path_factory) -> Folders:
-    folders = Folders.under(tmp_path_factory.mktemp("app"))
-    (folders.models / "checkpoints").mkdir(parents=True)
-    write_tiny_checkpoint(folders.models / "checkpoints" / "sd1.safetensors", ModelFamily.SD1)
-    return folders
-
-
-@pytest.fixture(scope="module")
-def parts(folders):
-    return load_checkpoint(folders.models / "checkpoints" / "sd1.safetensors", device=torch.device("cpu"),
-                           dtype=torch.float32)
+# `folders` (a tiny SD1 checkpoint, sd1.safetensors) and `parts` (it, loaded) come from tests/conftest.py.
 
 
 def _cond(parts, text: str) -> list:

@@ -16,7 +16,6 @@ from diffusion.loader import load_checkpoint
 from diffusion.types import ModelFamily
 from executor.cache import compute_keys
 from executor.run import Executor
-from nodes.folders import Folders
 from tests.tiny_models import build_tiny_controlnet, build_tiny_diffusers_parts, controlnet_to_original
 from tests.tiny_models import write_original_checkpoint
 
@@ -25,10 +24,8 @@ CPU = torch.device("cpu")
 
 
 @pytest.fixture(scope="module")
-def setup(tmp_path_factory):
-    folders = Folders.under(tmp_path_factory.mktemp("app"))
-    for kind in ("checkpoints", "controlnet"):
-        (folders.models / kind).mkdir(parents=True)
+def setup(make_folders):
+    folders = make_folders(dirs=["checkpoints", "controlnet"], input=True)
     parts = build_tiny_diffusers_parts(ModelFamily.SD1, seed=0)
     write_original_checkpoint(parts, ModelFamily.SD1, folders.models / "checkpoints" / "sd1.safetensors")
     net = build_tiny_controlnet(parts["unet"])
@@ -36,7 +33,6 @@ def setup(tmp_path_factory):
     save_file({k: v.contiguous() for k, v in net.state_dict().items()},
               str(folders.models / "controlnet" / "diffusers.safetensors"))
     net.save_pretrained(str(folders.models / "controlnet" / "folder"))
-    folders.input.mkdir(parents=True)
     edges = np.zeros((64, 64, 3), dtype=np.uint8)
     edges[20:44, 30:34] = 255
     Image.fromarray(edges).save(folders.input / "edges.png")

@@ -9,16 +9,13 @@ import torch
 from diffusion.types import ModelFamily
 from executor.run import Executor
 from tests.pack_support import load_test_packs
-from tests.tiny_models import write_tiny_checkpoint
 
 CKPT = "tiny.safetensors"
 
 
 @pytest.fixture(scope="module")
-def env(tmp_path_factory):
-    base = tmp_path_factory.mktemp("packs_models")
-    (base / "models" / "checkpoints").mkdir(parents=True)
-    write_tiny_checkpoint(base / "models" / "checkpoints" / CKPT, ModelFamily.SD1)
+def env(make_app_dir):
+    base = make_app_dir({CKPT: ModelFamily.SD1}, name="packs_models")
     folders, registry, _ = load_test_packs(base, ["studio_v1_pack"])
     return Executor(folders, registry=registry), folders
 

@@ -10,33 +10,18 @@ import pytest
 import torch
 
 from diffusion.denoiser import sampling_of
-from diffusion.loader import load_checkpoint
-from diffusion.types import ModelFamily
 from executor.run import Executor
 from nodes import custom_sampling, model_sampling_nodes, sampler_nodes, sigma_nodes
-from nodes.folders import Folders
-from tests.tiny_models import write_tiny_checkpoint
 
 WORKFLOWS = Path(__file__).resolve().parent.parent / "workflows"
-CPU = torch.device("cpu")
+
+# `folders` (a tiny SD1 checkpoint, sd1.safetensors), `executor` on it and `parts` (it, loaded)
+# come from tests/conftest.py.
 
 
 @pytest.fixture(scope="module")
-def folders(tmp_path_factory) -> Folders:
-    folders = Folders.under(tmp_path_factory.mktemp("app"))
-    (folders.models / "checkpoints").mkdir(parents=True)
-    write_tiny_checkpoint(folders.models / "checkpoints" / "sd1.safetensors", ModelFamily.SD1)
-    return folders
-
-
-@pytest.fixture(scope="module")
-def executor(folders) -> Executor:
-    return Executor(folders)
-
-
-@pytest.fixture(scope="module")
-def model(folders):
-    return load_checkpoint(folders.models / "checkpoints" / "sd1.safetensors", device=CPU, dtype=torch.float32).model
+def model(parts):
+    return parts.model
 
 
 def _ksampler_prompt(sampler: str, scheduler: str, denoise: float, seed: int = 5, steps: int = 4) -> dict:

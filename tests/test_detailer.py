@@ -3,9 +3,6 @@ photograph, DetailerForEach on mask regions, pixels outside the feathered region
 for bit, pass-through without detections, batches, and small shapes drawn better."""
 from __future__ import annotations
 
-import shutil
-from pathlib import Path
-
 import numpy as np
 import pytest
 from PIL import Image
@@ -15,21 +12,13 @@ from nodes.detailing import resolve_choices
 from training.shapes_data import COLOURS, Scene, render
 from training.train import DEFAULT_NAME
 
-ROOT = Path(__file__).resolve().parent.parent
-BUILTIN = ROOT / "models" / "checkpoints" / DEFAULT_NAME
 SAMPLING = {"seed": 3, "steps": 8, "cfg": 3.0, "sampler_name": "euler", "scheduler": "normal",
             "model": ["4", 0], "clip": ["4", 1], "vae": ["4", 2], "positive": ["6", 0], "negative": ["7", 0]}
 
 
 @pytest.fixture
-def folders(tmp_path):
-    from nodes.folders import Folders
-
-    folders = Folders.under(tmp_path)
-    folders.input.mkdir(parents=True)
-    (folders.models / "checkpoints").mkdir(parents=True)
-    shutil.copyfile(BUILTIN, folders.models / "checkpoints" / DEFAULT_NAME)
-    return folders
+def folders(make_folders, tmp_path):
+    return make_folders(builtin=True, input=True, base=tmp_path)
 
 
 def base_prompt(text: str = "a red star") -> dict:

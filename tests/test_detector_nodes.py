@@ -9,19 +9,14 @@ from PIL import Image
 
 from detection.yolo import export_onnx, load_yolo
 from executor.run import Executor
-from nodes.folders import Folders
 from nodes.registry import REGISTRY, object_info
 from tests.test_yolo_detector import build_model, calibrate, fake_ultralytics, picture, save_checkpoint
 
 
 @pytest.fixture(scope="module")
-def folders(tmp_path_factory):
-    base = tmp_path_factory.mktemp("detector_nodes")
-    folders = Folders.under(base)
-    folders.input.mkdir(parents=True)
+def folders(make_folders):
+    folders = make_folders(dirs=["ultralytics/bbox", "ultralytics/segm"], input=True, name="detector_nodes")
     bbox, segm = folders.models / "ultralytics" / "bbox", folders.models / "ultralytics" / "segm"
-    bbox.mkdir(parents=True)
-    segm.mkdir(parents=True)
     img = picture()
     Image.fromarray(img).save(folders.input / "picture.png")
     with fake_ultralytics():

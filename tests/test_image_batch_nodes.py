@@ -6,9 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from executor.run import Executor
 from nodes import batch_nodes, image_transform
-from nodes.folders import Folders
 
 
 def _run(node_cls, **inputs):
@@ -16,8 +14,9 @@ def _run(node_cls, **inputs):
 
 
 @pytest.fixture(scope="module")
-def executor(tmp_path_factory) -> Executor:
-    return Executor(Folders.under(tmp_path_factory.mktemp("app")))
+def folders(make_folders):
+    """Empty app folders, no models; `executor` (tests/conftest.py) runs on them."""
+    return make_folders()
 
 
 def _ramp(batch: int = 2, height: int = 4, width: int = 6) -> torch.Tensor:

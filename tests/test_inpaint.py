@@ -16,19 +16,15 @@ from executor.cache import compute_keys
 from executor.run import Executor
 from nodes.folders import Folders
 from nodes.mask_nodes import load_mask_file
-from tests.tiny_models import write_tiny_checkpoint
 
 WORKFLOWS = Path(__file__).resolve().parent.parent / "workflows"
 
 
 @pytest.fixture(scope="module")
-def folders(tmp_path_factory) -> Folders:
-    folders = Folders.under(tmp_path_factory.mktemp("app"))
-    checkpoints = folders.models / "checkpoints"
-    checkpoints.mkdir(parents=True)
-    write_tiny_checkpoint(checkpoints / "sd1.safetensors", ModelFamily.SD1)
-    write_tiny_checkpoint(checkpoints / "sd1-inpainting.safetensors", ModelFamily.SD1, seed=5, unet_in_channels=9)
-    folders.input.mkdir(parents=True)
+def folders(make_folders) -> Folders:
+    inpainting = {"family": ModelFamily.SD1, "seed": 5, "unet_in_channels": 9}
+    folders = make_folders({"sd1.safetensors": ModelFamily.SD1, "sd1-inpainting.safetensors": inpainting},
+                           input=True)
     rgba = np.zeros((64, 64, 4), dtype=np.uint8)
     rgba[..., :3] = (200, 40, 40)
     rgba[..., 3] = 255

@@ -4,10 +4,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
-from PIL import Image
 from safetensors.torch import save_file
 
 from diffusion.loader import load_checkpoint
@@ -77,20 +75,11 @@ def peft_lora(seed: int = 1, rank: int = 2) -> tuple[dict, dict]:
 
 
 @pytest.fixture(scope="module")
-def folders(tmp_path_factory) -> Folders:
-    folders = Folders.under(tmp_path_factory.mktemp("app"))
-    (folders.models / "checkpoints").mkdir(parents=True)
-    (folders.models / "loras").mkdir(parents=True)
-    (folders.models / "embeddings").mkdir(parents=True)
-    write_tiny_checkpoint(folders.models / "checkpoints" / "sd1.safetensors", ModelFamily.SD1)
+def folders(make_folders) -> Folders:
+    folders = make_folders({"sd1.safetensors": ModelFamily.SD1}, dirs=["loras", "embeddings"])
     save_file(kohya_lora()[0], str(folders.models / "loras" / "kohya.safetensors"))
     save_file(peft_lora()[0], str(folders.models / "loras" / "peft.safetensors"))
-    return folders
-
-
-@pytest.fixture(scope="module")
-def parts(folders):
-    return load_checkpoint(folders.models / "checkpoints" / "sd1.safetensors", device=CPU, dtype=torch.float32)
+    return folders  # `parts` (its sd1.safetensors, loaded) comes from tests/conftest.py
 
 
 @pytest.mark.parametrize("make", [kohya_lora, peft_lora])

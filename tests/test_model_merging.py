@@ -35,13 +35,9 @@ EXTRA = {"workflow": {"nodes": [], "links": []}}
 
 
 @pytest.fixture(scope="module")
-def folders(tmp_path_factory) -> Folders:
-    folders = Folders.under(tmp_path_factory.mktemp("app"))
-    (folders.models / "checkpoints").mkdir(parents=True)
-    (folders.models / "loras").mkdir(parents=True)
-    write_tiny_checkpoint(folders.models / "checkpoints" / "a.safetensors", ModelFamily.SD1, seed=0)
-    write_tiny_checkpoint(folders.models / "checkpoints" / "b.safetensors", ModelFamily.SD1, seed=1)
-    return folders
+def folders(make_folders) -> Folders:
+    return make_folders({"a.safetensors": {"family": ModelFamily.SD1, "seed": 0},
+                         "b.safetensors": {"family": ModelFamily.SD1, "seed": 1}}, dirs=["loras"])
 
 
 def _load(folders: Folders, name: str):

@@ -19,12 +19,9 @@ WORKFLOWS = Path(__file__).resolve().parent.parent / "workflows"
 
 
 @pytest.fixture(scope="module")
-def executor(tmp_path_factory) -> Executor:
-    folders = Folders.under(tmp_path_factory.mktemp("app"))
-    (folders.models / "checkpoints").mkdir(parents=True)
-    write_tiny_checkpoint(folders.models / "checkpoints" / "sd1.safetensors", ModelFamily.SD1)
-    write_tiny_checkpoint(folders.models / "checkpoints" / "sdxl.safetensors", ModelFamily.SDXL)
-    return Executor(folders)
+def folders(make_folders) -> Folders:
+    """Tiny SD1 and SDXL checkpoints; `executor` (tests/conftest.py) runs on these folders."""
+    return make_folders({"sd1.safetensors": ModelFamily.SD1, "sdxl.safetensors": ModelFamily.SDXL})
 
 
 def _prompt(patch: dict | None = None, ckpt: str = "sd1.safetensors", steps: int = 3) -> dict:

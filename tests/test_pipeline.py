@@ -14,21 +14,15 @@ from diffusion.types import ModelFamily
 from executor.run import Executor
 from nodes.folders import Folders
 from nodes.png_files import read_png_text
-from tests.tiny_models import write_tiny_checkpoint
 
 WORKFLOWS = Path(__file__).resolve().parent.parent / "workflows"
 
 
 @pytest.fixture(scope="module")
-def folders(tmp_path_factory) -> Folders:
-    base = tmp_path_factory.mktemp("app")
-    folders = Folders.under(base)
-    checkpoints = folders.models / "checkpoints"
-    checkpoints.mkdir(parents=True)
-    write_tiny_checkpoint(checkpoints / "sd1.safetensors", ModelFamily.SD1)
-    write_tiny_checkpoint(checkpoints / "sd2.safetensors", ModelFamily.SD2, v_pred=True)
-    write_tiny_checkpoint(checkpoints / "sdxl.safetensors", ModelFamily.SDXL)
-    folders.input.mkdir(parents=True)
+def folders(make_folders) -> Folders:
+    folders = make_folders({"sd1.safetensors": ModelFamily.SD1,
+                            "sd2.safetensors": {"family": ModelFamily.SD2, "v_pred": True},
+                            "sdxl.safetensors": ModelFamily.SDXL}, input=True)
     picture = np.full((64, 64, 3), 255, dtype=np.uint8)
     picture[16:48, 16:48] = (220, 30, 30)
     Image.fromarray(picture).save(folders.input / "square.png")

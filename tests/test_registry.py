@@ -5,12 +5,11 @@ import json
 import logging
 from pathlib import Path
 
-import pytest
 
 import nodes
 from nodes.folders import Folders
 from comfy_compat.loader import load_packs
-from nodes.registry import NodeRegistry, object_info
+from nodes.registry import object_info
 
 SNAPSHOT = Path(__file__).parent / "data" / "object_info_core.json"
 

@@ -9,20 +9,16 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+from diffusion.types import ModelFamily
 from server.previews import FORMAT_JPEG, PREVIEW_IMAGE, decode_frame_header
 from tests.server_support import async_test, collect_until_done, make_client, queue_prompt
-from tests.tiny_models import write_tiny_checkpoint
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(scope="module")
-def base(tmp_path_factory) -> Path:
-    folder = tmp_path_factory.mktemp("studio")
-    checkpoints = folder / "models" / "checkpoints"
-    checkpoints.mkdir(parents=True)
-    write_tiny_checkpoint(checkpoints / "tiny.safetensors")
-    return folder
+def base(make_app_dir) -> Path:
+    return make_app_dir({"tiny.safetensors": ModelFamily.SD1}, name="studio")
 
 
 def txt2img(seed: int) -> dict:

@@ -25,11 +25,8 @@ SHIPPED = sorted(WORKFLOWS.glob("*.json"))
 
 
 @pytest.fixture(scope="module")
-def folders(tmp_path_factory) -> Folders:
-    folders = Folders.under(tmp_path_factory.mktemp("app"))
-    (folders.models / "checkpoints").mkdir(parents=True)
-    write_tiny_checkpoint(folders.models / "checkpoints" / "sd1.safetensors", ModelFamily.SD1)
-    folders.input.mkdir(parents=True)
+def folders(make_folders) -> Folders:
+    folders = make_folders({"sd1.safetensors": ModelFamily.SD1}, input=True)
     rgba = np.full((64, 64, 4), 255, dtype=np.uint8)
     rgba[16:48, 16:48, :3] = (30, 30, 220)
     rgba[20:30, 20:30, 3] = 0

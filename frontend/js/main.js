@@ -24,6 +24,8 @@ import { PromptLibrary } from "./library.js";
 import { ModelPresets } from "./presets.js";
 import { loadExtensions } from "./extensions.js";
 import { studio } from "./studio_client.js";
+import { snapshot } from "./graph_snapshot.js";
+import { captureRuntime, restoreRuntime } from "./node_runtime_state.js";
 
 const DEFAULT_WORKFLOW = "txt2img.json";
 
@@ -127,9 +129,11 @@ class App {
   /** The current tab's undo history. */
   get undoHistory() { return this.tabs?.current?.undo ?? null; }
 
+  /** After an edit: one serialization feeds the undo history, the unsaved marker and autosave. */
   commit() {
-    this.undoHistory?.commit();
-    this.tabs?.refreshModified();
+    const now = snapshot(this.graph);
+    this.undoHistory?.commit(now.text);
+    this.tabs?.refreshModified(now.hash);
     this.scheduleAutosave();
     this.redraw();
   }
@@ -186,13 +190,16 @@ class App {
   undo() { if (this.undoHistory?.undo()) { this.tabs.refreshModified(); this.redraw(); } }
   redo() { if (this.undoHistory?.redo()) { this.tabs.refreshModified(); this.redraw(); } }
 
+  /** Undo/redo: the graph of a snapshot, with the nodes' outputs, the selection and the view kept. */
   restore(text) {
-    const keep = new Map(this.graph.nodes.map((n) => [n.id, { images: n.images, thumbnail: n.thumbnail, preview: n.preview }]));
+    const kept = captureRuntime(this.graph);
     const selected = new Set([...this.state.selected].map((n) => n.id));
+    const { ds } = this.graph.extra;
     this.graph.load(JSON.parse(text));
+    if (ds) this.graph.extra.ds = ds;
+    restoreRuntime(this, kept);
     this.state.selected.clear();
     for (const n of this.graph.nodes) {
-      Object.assign(n, keep.get(n.id) || {});
       this.afterLoadNode(n);
       if (selected.has(n.id)) this.state.selected.add(n);
     }

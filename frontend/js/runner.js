@@ -5,6 +5,7 @@ import { graphToApi } from "./convert.js";
 import { applyControls } from "./widgets.js";
 import { fitSize } from "./layout.js";
 import { setOutputImages } from "./node_images.js";
+import { keepOutputs } from "./node_runtime_state.js";
 import { t } from "./i18n.js";
 import { WIDGET_CONTROL_MODE, setting } from "./settings.js";
 
@@ -110,7 +111,7 @@ export function followRuns(app) {
     const hidden = elsewhere(app, data);
     if (hidden) { // shown when that tab is opened again
       const id = data.display_node ?? data.node;
-      if (data.output?.images?.length) hidden.outputs.set(Number(id), { outputs_ui: data.output.images });
+      if (data.output?.images?.length) keepOutputs(hidden.outputs, Number(id), data.output.images);
       return;
     }
     const node = app.graph.getNode(data.display_node ?? data.node);

@@ -7,30 +7,10 @@ import { UndoHistory } from "./undo.js";
 import { claimSession, loadWorkspace, saveWorkspace } from "./workspace_store.js";
 import { confirmBox } from "./dialog.js";
 import { showMenu } from "./menu.js";
-import { setOutputImages } from "./node_images.js";
+import { captureRuntime, restoreRuntime } from "./node_runtime_state.js";
+import { contentHash, latestSnapshot, snapshot, withView } from "./graph_snapshot.js";
 import { t } from "./i18n.js";
 import { autosaveEnabled } from "./settings.js";
-
-const RUNTIME = ["images", "outputs_ui", "thumbnail", "preview"]; // node state a file does not carry
-
-/** A short hash of a string (53-bit, as hex): what "unsaved changes" compare. */
-export function hashText(text) {
-  let h1 = 0xdeadbeef, h2 = 0x41c6ce57;
-  for (let i = 0; i < text.length; i++) {
-    const c = text.charCodeAt(i);
-    h1 = Math.imul(h1 ^ c, 2654435761); h2 = Math.imul(h2 ^ c, 1597334677);
-  }
-  h1 = Math.imul(h1 ^ (h1 >>> 16), 2246822507) ^ Math.imul(h2 ^ (h2 >>> 13), 3266489909);
-  h2 = Math.imul(h2 ^ (h2 >>> 16), 2246822507) ^ Math.imul(h1 ^ (h1 >>> 13), 3266489909);
-  return (4294967296 * (2097151 & h2) + (h1 >>> 0)).toString(16);
-}
-
-/** The graph's content, without its view (panning is not an unsaved change). */
-export function contentHash(serialized) {
-  const extra = { ...(serialized.extra || {}) };
-  delete extra.ds;
-  return hashText(JSON.stringify({ ...serialized, extra }));
-}
 
 /** "workflows/a/b.json" -> "b". */
 function fileTitle(path) { return String(path).split("/").pop().replace(/\.json$/i, ""); }
@@ -58,7 +38,7 @@ export class WorkflowTabs {
   // ---- tabs ----------------------------------------------------------------------------
   make({ title = null, path = null, graph = null, savedHash = null } = {}) {
     const tab = { id: this.nextId++, title, path, graph, savedHash, modified: false, outputs: new Map(), prompts: new Set() };
-    tab.undo = new UndoHistory(() => JSON.stringify(this.app.graph.serialize()), (s) => this.app.restore(s));
+    tab.undo = new UndoHistory(() => snapshot(this.app.graph).text, (s) => this.app.restore(s));
     return tab;
   }
 
@@ -120,12 +100,7 @@ export class WorkflowTabs {
     const tab = this.active;
     if (!tab) return;
     tab.graph = this.app.graph.serialize();
-    tab.outputs = new Map();
-    for (const n of this.app.graph.nodes) {
-      const kept = {};
-      for (const key of RUNTIME) if (n[key]) kept[key] = n[key];
-      if (Object.keys(kept).length) tab.outputs.set(n.id, kept);
-    }
+    tab.outputs = captureRuntime(this.app.graph);
   }
 
   /** Put a stashed tab on the canvas. */
@@ -133,19 +108,15 @@ export class WorkflowTabs {
     const { app } = this;
     this.active = tab;
     app.loadUi(tab.graph, "autosave", { fit: false, quiet: true });
-    for (const n of app.graph.nodes) {
-      const kept = tab.outputs.get(n.id);
-      if (!kept) continue;
-      if (kept.images) Object.assign(n, kept);
-      else setOutputImages(app, n, kept.outputs_ui); // finished while the tab was hidden
-    }
+    restoreRuntime(app, tab.outputs);
     const ds = tab.graph.extra?.ds;
     if (ds) Object.assign(app.view, { x: ds.offset[0], y: ds.offset[1], scale: ds.scale });
     else app.fitView();
     if (!tab.undo.states.length) tab.undo.reset();
-    if (tab.savedHash == null) tab.savedHash = contentHash(app.graph.serialize());
+    const now = snapshot(app.graph);
+    if (tab.savedHash == null) tab.savedHash = now.hash;
     tab.graph = null;
-    this.refreshModified();
+    this.refreshModified(now.hash);
     app.redraw();
   }
 
@@ -205,17 +176,17 @@ export class WorkflowTabs {
   markSaved(tab = this.active, path = tab?.path) {
     if (!tab) return;
     tab.path = path;
-    tab.savedHash = contentHash(tab === this.active ? this.app.graph.serialize() : tab.graph);
+    tab.savedHash = tab === this.active ? snapshot(this.app.graph).hash : contentHash(tab.graph);
     tab.modified = false;
     this.render();
     this.persist();
   }
 
-  /** After an edit: does the current tab now differ from its file? */
-  refreshModified() {
+  /** After an edit: does the current tab now differ from its file? (`hash`: the graph's now, when known.) */
+  refreshModified(hash = snapshot(this.app.graph).hash) {
     const tab = this.active;
     if (!tab) return;
-    const modified = contentHash(this.app.graph.serialize()) !== tab.savedHash;
+    const modified = hash !== tab.savedHash;
     if (modified !== tab.modified) { tab.modified = modified; this.render(); }
   }
 
@@ -234,9 +205,11 @@ export class WorkflowTabs {
   /** Keep the open tabs for a reload (unless the user turned autosave off in the settings). */
   persist() {
     if (!this.session || !this.active || !autosaveEnabled()) return;
+    const { graph } = this.app;
+    const current = withView(latestSnapshot(graph).data, graph.extra.ds); // after an edit: its commit's serialization
     const tabs = this.tabs.map((tab) => ({
       title: tab.title, path: tab.path, savedHash: tab.savedHash,
-      graph: tab === this.active ? this.app.graph.serialize() : tab.graph,
+      graph: tab === this.active ? current : tab.graph,
     }));
     saveWorkspace(this.session.id, { active: this.tabs.indexOf(this.active), tabs });
   }

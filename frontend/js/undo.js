@@ -1,10 +1,10 @@
-// Undo/redo by snapshots of the serialized graph, taken after each finished edit.
+// Undo/redo by snapshots of the serialized graph (its view aside), taken after each finished edit.
 
 const LIMIT = 100;
 
 export class UndoHistory {
   constructor(capture, restore) {
-    this.capture = capture; // () => JSON string of the graph
+    this.capture = capture; // () => JSON string of the graph's content (graph_snapshot.js)
     this.restore = restore; // (string) => void
     this.states = [];
     this.index = -1;
@@ -12,9 +12,8 @@ export class UndoHistory {
 
   reset() { this.states = [this.capture()]; this.index = 0; }
 
-  /** Record the graph as it is now, when it differs from the last record. */
-  commit() {
-    const s = this.capture();
+  /** Record the graph as it is now (`s`: its capture, when the caller has one), when it differs from the last record. */
+  commit(s = this.capture()) {
     if (this.states[this.index] === s) return false;
     this.states.length = this.index + 1;
     this.states.push(s);

@@ -17,13 +17,13 @@ function read(key) {
   try { const text = localStorage.getItem(key); return text ? JSON.parse(text) : null; } catch { return null; }
 }
 
-/** Every stored record as [key, record], newest first. */
-function records() {
+/** Every stored record as [key, record], newest first; `except` (a key) is not read. */
+function records(except = null) {
   const out = [];
   try {
     for (let i = 0; i < localStorage.length; i++) {
       const key = localStorage.key(i);
-      if (!key?.startsWith(PREFIX)) continue;
+      if (!key?.startsWith(PREFIX) || key === except) continue;
       const record = read(key);
       if (record && Array.isArray(record.tabs)) out.push([key, record]);
     }
@@ -74,7 +74,7 @@ export function loadWorkspace(id) {
 /** Keep this browser tab's record; the oldest records of other browser tabs make room. */
 export function saveWorkspace(id, record) {
   const text = JSON.stringify({ ...record, saved: Date.now() });
-  const others = records().filter(([key]) => key !== PREFIX + id);
+  const others = records(PREFIX + id); // not this tab's own: parsing it would cost as much as writing it
   for (const [key] of others.slice(KEEP - 1)) localStorage.removeItem(key);
   for (;;) {
     try { localStorage.setItem(PREFIX + id, text); return true; } catch {

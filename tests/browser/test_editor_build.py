@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from tests.browser.helpers import (
-    add_node_by_search, drag, js, links, node_ids, point, set_widget, shot, slot, widget_value, wire,
+    add_node_by_search, js, links, node_ids, point, set_widget, shot, widget_value, wire,
 )
 
 

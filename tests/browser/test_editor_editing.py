@@ -230,7 +230,7 @@ def test_search_by_category_middle_button_pan_minimap_and_notes(page):
 
 def test_wire_midpoint_menu_inserts_a_reroute_and_deletes_a_wire(page):
     n = ids(page)
-    save, decode, sampler = n["SaveImage"], n["VAEDecode"], n["KSampler"]
+    save, decode = n["SaveImage"], n["VAEDecode"]
     into_save = next(l for l in links(page) if l[3] == save)
     before = js(page, "() => window.studio.toApi()")
     page.mouse.click(*js(page, "id => window.studio.linkMid(id)", into_save[0]))
@@ -258,3 +258,23 @@ def test_hover_shows_the_schema_tooltip(page, server_url):
     assert page.inner_text(".tooltip") == tip
     page.mouse.move(5, 700)
     page.wait_for_selector(".tooltip", state="hidden")
+
+
+def test_undo_after_panning_takes_back_the_edit_and_keeps_the_view(page):
+    """The view is not part of the undo history: after a move and a pan, one Ctrl+Z puts
+    the node back and leaves the view (and the view autosave keeps) where it is."""
+    decode = ids(page)["VAEDecode"]
+    start = js(page, "id => [...window.studio.graph.getNode(id).pos]", decode)
+    title = point(page, "title", decode)
+    drag(page, title, (title[0] + 50, title[1] + 80))
+    page.mouse.move(1200, 760)
+    page.mouse.down(button="middle")
+    page.mouse.move(1100, 700, steps=5)
+    page.mouse.up(button="middle")
+    view = js(page, "() => window.studio.view")
+    page.keyboard.press("Control+z")
+    assert js(page, "id => [...window.studio.graph.getNode(id).pos]", decode) == start
+    assert js(page, "() => window.studio.view") == view
+    extra = js(page, "() => window.studio.serialize().extra")
+    assert extra["ds"] == {"offset": [view["x"], view["y"]], "scale": view["scale"]}
+    assert not js(page, "() => window.studio.tabs[0].modified")

@@ -1,7 +1,8 @@
 """Output viewing: every image of a batch on the node with its pixel size, the viewer
 (lightbox) paged with the arrow keys and its buttons, zoomed, panned, closed; Open / Save /
 Copy from the viewer and the node menu (outputs and Load Image); the queue panel's gallery;
-and a fully cached re-queue from a fresh tab still showing its images."""
+a fully cached re-queue from a fresh tab still showing its images; and the images staying
+on their nodes through undo/redo and tab switches, or reaching a tab hidden when they came."""
 from __future__ import annotations
 
 import io
@@ -260,3 +261,75 @@ def test_fully_cached_requeue_from_a_fresh_tab_shows_the_images(page, browser, s
     finally:
         context.close()
     assert not errors, errors
+
+
+def test_undo_redo_and_tab_switches_keep_the_node_outputs(page):
+    """Undo rebuilds the graph from a snapshot: the images of the last run, and their
+    references (outputs_ui), stay on the nodes, as they do when a tab comes back."""
+    outputs = run_graph(page, batch_graph(2, seed=505), "keep.json", 2)
+    shown = lambda: js(page, "id => window.studio.imageLabel(id)", SAVE)  # noqa: E731
+    assert shown() == "2 images, 64 × 64"
+    sampler = 3
+    start = js(page, "id => [...window.studio.graph.getNode(id).pos]", sampler)
+    title = point(page, "title", sampler)
+    drag(page, title, (title[0] + 40, title[1] + 60))
+    moved = js(page, "id => [...window.studio.graph.getNode(id).pos]", sampler)
+    assert moved != start
+
+    page.keyboard.press("Control+z")
+    assert js(page, "id => window.studio.graph.getNode(id).pos", sampler) == start
+    assert js(page, "id => window.studio.graph.getNode(id).outputs_ui", SAVE) == outputs
+    page.wait_for_function(IMAGES_LOADED, arg=[SAVE, 2])
+    assert shown() == "2 images, 64 × 64"
+    page.keyboard.press("Control+Shift+z")
+    assert js(page, "id => window.studio.graph.getNode(id).pos", sampler) == moved
+    assert js(page, "id => window.studio.graph.getNode(id).outputs_ui", SAVE) == outputs
+
+    # Away to a new tab and back, then undo there: still the same images.
+    index = [t["active"] for t in js(page, "() => window.studio.tabs")].index(True)
+    page.click("#tab-bar .tab-new")
+    page.wait_for_function("() => window.studio.graph.nodes.length === 0")
+    page.locator("#tab-bar .tab").nth(index).click()
+    wait_loaded(page, 7)
+    assert js(page, "id => window.studio.graph.getNode(id).outputs_ui", SAVE) == outputs
+    page.keyboard.press("Control+z")
+    assert js(page, "id => window.studio.graph.getNode(id).pos", sampler) == start
+    assert js(page, "id => window.studio.graph.getNode(id).outputs_ui", SAVE) == outputs
+    page.wait_for_function(IMAGES_LOADED, arg=[SAVE, 2])
+    # They open in the viewer as before.
+    page.mouse.click(*js(page, "([id, i]) => window.studio.imageCell(id, i)", [SAVE, 1]))
+    page.wait_for_selector(LIGHTBOX)
+    assert counter(page) == "2 / 2" and filename_in(shown_src(page)) == outputs[1]["filename"]
+    page.keyboard.press("Escape")
+
+
+def test_a_run_that_ends_while_its_tab_is_hidden_shows_its_images_there(page, server_url):
+    ui = batch_graph(2, seed=606)
+    next(n for n in ui["nodes"] if n["type"] == "KSampler")["widgets_values"][2] = 40  # long enough to leave during it
+    drop_json(page, ui, "hidden.json")
+    wait_loaded(page, 7)
+    index = [t["active"] for t in js(page, "() => window.studio.tabs")].index(True)
+    page.click("#queue-button")
+    page.wait_for_function("() => window.studio.running === 3", timeout=60_000)  # sampling: Save Image has not run
+    page.click("#tab-bar .tab-new")
+    page.wait_for_function("() => window.studio.graph.nodes.length === 0")
+    prompt = js(page, "() => window.studio.lastPromptId")
+
+    def finished():
+        with urllib.request.urlopen(f"{server_url}/history/{prompt}") as response:
+            return json.load(response).get(prompt, {}).get("outputs", {}).get(str(SAVE))
+
+    for _ in range(600):  # the run goes on on the server; the editor shows the other tab
+        saved = finished()
+        if saved:
+            break
+        page.wait_for_timeout(200)
+    page.wait_for_timeout(300)  # its "executed" message, sent before the history is written, has arrived
+    assert saved and len(saved["images"]) == 2
+    assert js(page, "() => window.studio.graph.nodes.length") == 0  # still the other tab
+
+    page.locator("#tab-bar .tab").nth(index).click()
+    wait_loaded(page, 7)
+    page.wait_for_function(IMAGES_LOADED, arg=[SAVE, 2])
+    assert js(page, "id => window.studio.graph.getNode(id).outputs_ui", SAVE) == saved["images"]
+    assert js(page, "id => window.studio.imageLabel(id)", SAVE) == "2 images, 64 × 64"

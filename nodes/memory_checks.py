@@ -35,8 +35,20 @@ def vae_decode_bytes(vae, latent_shape: Sequence[int], tile_pixels: int = 0) -> 
     return batch * working * channels * 6 * element + tensor_bytes(batch, 3, height * scale, width * scale)
 
 
+def check_vae_encode(vae, pixels_shape: Sequence[int]) -> None:
+    """Encoding works at full resolution like decoding: refuse what cannot fit."""
+    if str(getattr(vae, "device", "cpu")) != "cpu":
+        return  # the device's own budget applies there
+    batch, height, width = (int(s) for s in pixels_shape[:3])
+    scale = getattr(vae, "downscale", 8)
+    need = vae_decode_bytes(vae, (batch, 4, height // scale, width // scale))
+    preflight(f"VAEEncode: encoding a {batch} x {height} x {width} image", need)
+
+
 def vae_decode_fits_whole(vae, latent_shape: Sequence[int], tile_size: int) -> bool:
     """True: decode at once. False: only tiles of `tile_size` fit. Raises when neither does."""
+    if str(getattr(vae, "device", "cpu")) != "cpu":
+        return True  # the device's own budget applies there
     need = vae_decode_bytes(vae, latent_shape)
     if fits(need):
         return True

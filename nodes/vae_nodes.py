@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import logging
 
-from .memory_checks import vae_decode_fits_whole
+from .memory_checks import check_vae_encode, vae_decode_fits_whole
 from .registry import Node, register_node
 from .spec import Int, Output, Socket
 
@@ -37,6 +37,7 @@ class VAEEncode(Node):
     OUTPUTS = (Output("LATENT", "LATENT"),)
 
     def execute(self, ctx, pixels, vae) -> tuple:
+        check_vae_encode(vae, pixels.shape)
         return ({"samples": vae.encode(pixels[..., :3])},)
 
 

@@ -255,14 +255,15 @@ def test_the_shipped_face_swap_workflow_runs_and_a_detailer_can_touch_up(plain):
     import shutil
     from pathlib import Path
 
-    from tests.test_detailer import BUILTIN, DEFAULT_NAME, base_prompt, face_detailer
+    from tests.test_detailer import DEFAULT_NAME, base_prompt, face_detailer
 
     workflow = json.loads((Path(__file__).resolve().parent.parent / "workflows" / "face_swap.json").read_text())
     workflow["1"]["inputs"]["image"], workflow["2"]["inputs"]["image"] = "target.png", "source.png"
     swapped = saved(plain, run(plain, workflow))
     assert (swapped != astronaut()).any()
     (plain.models / "checkpoints").mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(BUILTIN, plain.models / "checkpoints" / DEFAULT_NAME)
+    builtin = Path(__file__).resolve().parent.parent / "models" / "checkpoints" / DEFAULT_NAME
+    shutil.copyfile(builtin, plain.models / "checkpoints" / DEFAULT_NAME)
     touched = {key: node for key, node in workflow.items() if key != "4"}
     touched.update({**base_prompt("a face"),
                     "20": {"class_type": "DetectorProvider", "inputs": {"model_name": "face (mediapipe, full range)"}},

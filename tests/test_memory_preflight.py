@@ -16,7 +16,7 @@ from nodes.folders import Folders
 from nodes.memory_checks import vae_decode_bytes
 from nodes.registry import Node, NodeRegistry, register_node
 from nodes.spec import Int, Output, Socket
-from nodes.vae_nodes import VAEDecode
+from nodes.vae_nodes import VAEDecode, VAEEncode
 from tests.server_support import async_test, make_client, queue_prompt, sink_workflow, wait_for_history
 
 
@@ -78,6 +78,16 @@ def test_vae_decode_falls_back_to_tiles_when_the_whole_image_cannot_fit():
     with memory_budget(tiled // 2), pytest.raises(InsufficientMemory, match="even in tiles"):
         VAEDecode().execute(None, {"samples": latent}, vae)
     assert len(vae.calls) == 2
+
+
+def test_vae_encode_is_refused_when_it_cannot_fit():
+    vae, pixels = RecordingVAE(), torch.zeros(1, 2048, 2048, 3)
+    vae.encode = lambda image: torch.zeros(1, 4, 256, 256)
+    need = vae_decode_bytes(vae, (1, 4, 256, 256))
+    with memory_budget(need * 2):
+        assert VAEEncode().execute(None, pixels, vae)[0]["samples"].shape == (1, 4, 256, 256)
+    with memory_budget(need // 2), pytest.raises(InsufficientMemory, match="VAEEncode: encoding a 1 x 2048 x 2048"):
+        VAEEncode().execute(None, pixels, vae)
 
 
 MEMORY_NODES = NodeRegistry()

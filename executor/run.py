@@ -9,6 +9,7 @@ import threading
 import time
 import traceback
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Callable, Optional
 
 
@@ -18,6 +19,7 @@ from nodes.registry import REGISTRY, NodeRegistry
 from nodes.spec import ExecutionBlocker
 
 from .cache import INTERMEDIATE_TYPES, OutputCache, compute_keys
+from .error_paths import path_roots, without_paths
 from .graph import Link, WorkflowGraph
 from .node_call import call_node, input_runs, plain_call, unpack
 from .plan import PlanMemo
@@ -81,6 +83,9 @@ class Executor:
         self.cache = cache if cache is not None else OutputCache()
         self.interrupt_event = threading.Event()
         self.plans = PlanMemo()
+        base = Path(folders.input).parent  # errors name files relative to the app, code and packages
+        models = Path(folders.models)
+        self.path_roots = path_roots([(base, ""), (models, "" if models.parent == base else "models/")])
 
     def validate(self, prompt: Any) -> tuple[Optional[WorkflowGraph], ValidationResult]:
         """Parse and validate; a malformed document yields a top-level invalid_prompt error."""
@@ -153,9 +158,10 @@ class Executor:
                 "node_id": exc.node_id,
                 "node_type": exc.class_type,
                 "executed": list(result.executed),
-                "exception_message": str(exc.cause),
+                "exception_message": without_paths(str(exc.cause), self.path_roots),
                 "exception_type": f"{type(exc.cause).__module__}.{type(exc.cause).__name__}",
-                "traceback": traceback.format_exception(type(exc.cause), exc.cause, exc.cause.__traceback__),
+                "traceback": [without_paths(line, self.path_roots) for line in
+                              traceback.format_exception(type(exc.cause), exc.cause, exc.cause.__traceback__)],
                 "current_inputs": exc.inputs,
                 "current_outputs": list(result.outputs),
             }

@@ -217,3 +217,27 @@ def test_collection_pauses_nest_and_restore_the_collector():
             assert not gc.isenabled()
         assert not gc.isenabled()
     assert gc.isenabled()
+
+
+def test_a_failed_node_reports_no_server_paths(tmp_path):
+    from executor.error_paths import CODE_DIR
+    from executor.run import Executor
+    from nodes.folders import Folders
+    from nodes.registry import Node, NodeRegistry, register_node
+
+    registry = NodeRegistry()
+
+    @register_node("OpenMissing", category="test", output_node=True, registry=registry)
+    class OpenMissing(Node):
+        OUTPUTS = ()
+
+        def execute(self, ctx) -> tuple:
+            (ctx.folders.input / "gone.png").read_bytes()
+            return ()
+
+    result = Executor(Folders.under(tmp_path), registry=registry).run({"1": {"class_type": "OpenMissing", "inputs": {}}})
+    assert result.status == "error"
+    assert result.error["exception_message"] == "[Errno 2] No such file or directory: 'input/gone.png'"
+    text = "".join(result.error["traceback"])
+    assert str(tmp_path) not in text and str(CODE_DIR) not in text
+    assert 'File "tests/test_prompt_hardening.py"' in text and 'File "<python>/pathlib.py"' in text

@@ -86,8 +86,12 @@ def type_number(page, setting_id: str, value: int) -> None:
 
 
 def focus_canvas(page) -> None:
+    """The canvas has the keyboard and nothing is selected (the click may land on a node
+    that an earlier test moved there: Escape deselects it)."""
     page.keyboard.press("Escape")
     page.mouse.click(*EMPTY)
+    page.keyboard.press("Escape")
+    page.wait_for_function("() => window.studio.selected.length === 0")
 
 
 @pytest.fixture(scope="module")

@@ -1,16 +1,21 @@
 """End-to-end text-to-image: our executor versus diffusers' StableDiffusionPipeline, same
-weights, same size/steps/cfg/sampler, same process, alternating runs.
+weights, same size/steps/cfg/sampler, same process.
 
 A small random-weight SD1-architecture model (real layer types, reduced widths) is
 written as an original-layout single file and loaded through our loader; diffusers gets
-the very same modules. Prints median seconds per image and the ratio.
-Run: python -m bench.txt2img_vs_diffusers [--size 128] [--steps 20] [--repeats 5]
+the very same modules. Each repeat runs the three cases in a fresh random order (so that
+neither side always runs first or last on a machine whose speed drifts), and each of our
+times is divided by the diffusers time of the same repeat; the medians of those paired
+ratios are printed with the median seconds. Diffusers' image is written as a PNG too,
+since our workflow ends in SaveImage.
+Run: python -m bench.txt2img_vs_diffusers [--size 128] [--steps 20] [--repeats 7]
 """
 from __future__ import annotations
 
 import argparse
 import json
 import os
+import random
 import statistics
 import tempfile
 import time
@@ -63,7 +68,8 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=128)
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--cfg", type=float, default=8.0)
-    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--order-seed", type=int, default=0, help="seed of the per-repeat run order")
     args = parser.parse_args()
 
     from diffusers import EulerDiscreteScheduler, StableDiffusionPipeline
@@ -93,31 +99,45 @@ def main() -> None:
     pipe(text, negative_prompt="", height=args.size, width=args.size, num_inference_steps=args.steps,
          guidance_scale=args.cfg, output_type="np")
 
-    ours_seed, ours_prompt, theirs = [], [], []
+    def run_ours(seed: int, prompt_text: str) -> None:
+        result = executor.run(our_workflow("small.safetensors", args.size, args.steps, args.cfg, seed, prompt_text))
+        assert result.status == "success" and "3" in result.executed
+
+    def run_diffusers(seed: int) -> None:
+        image = pipe(text, negative_prompt="", height=args.size, width=args.size, num_inference_steps=args.steps,
+                     guidance_scale=args.cfg, output_type="pil",
+                     generator=torch.Generator().manual_seed(seed)).images[0]
+        image.save(base / f"diffusers_{seed}.png", compress_level=4)
+
+    cases = {
+        "ours_seed": lambda i: run_ours(100 + i, text),  # new seed: the text encoding is cached
+        "ours_prompt": lambda i: run_ours(100 + i, f"{text}, variation {i}"),  # new text: encoded again
+        "diffusers": lambda i: run_diffusers(100 + i),
+    }
+    order_rng = random.Random(args.order_seed)
+    times: dict[str, list[float]] = {name: [] for name in cases}
     for i in range(args.repeats):
-        start = time.perf_counter()
-        result = executor.run(our_workflow("small.safetensors", args.size, args.steps, args.cfg, 100 + i, text))
-        ours_seed.append(time.perf_counter() - start)
-        assert result.status == "success" and sorted(result.executed) == ["3", "8", "9"]
-
-        start = time.perf_counter()
-        result = executor.run(our_workflow("small.safetensors", args.size, args.steps, args.cfg, 100 + i,
-                                           f"{text}, variation {i}"))
-        ours_prompt.append(time.perf_counter() - start)
-
-        start = time.perf_counter()
-        pipe(text, negative_prompt="", height=args.size, width=args.size, num_inference_steps=args.steps,
-             guidance_scale=args.cfg, output_type="np", generator=torch.Generator().manual_seed(100 + i))
-        theirs.append(time.perf_counter() - start)
+        names = list(cases)
+        order_rng.shuffle(names)
+        for name in names:
+            start = time.perf_counter()
+            cases[name](i)
+            times[name].append(time.perf_counter() - start)
 
     med = statistics.median
+    theirs = times["diffusers"]
+
+    def paired(name: str) -> float:
+        return med(ours / ref for ours, ref in zip(times[name], theirs))
+
     print(f"txt2img {args.size}x{args.size}, {args.steps} steps euler, cfg {args.cfg}, torch threads "
-          f"{torch.get_num_threads()}, {args.repeats} alternating repeats (median seconds)")
-    print(f"  diffusers StableDiffusionPipeline          : {med(theirs):.3f} s")
-    print(f"  ours, new seed (sample + decode + PNG)     : {med(ours_seed):.3f} s   "
-          f"ratio ours/diffusers {med(ours_seed) / med(theirs):.3f}")
-    print(f"  ours, new prompt (+ text encode)           : {med(ours_prompt):.3f} s   "
-          f"ratio ours/diffusers {med(ours_prompt) / med(theirs):.3f}")
+          f"{torch.get_num_threads()}, {args.repeats} repeats in shuffled order (median seconds; "
+          f"ratio = median of per-repeat ours/diffusers)")
+    print(f"  diffusers StableDiffusionPipeline + PNG    : {med(theirs):.3f} s")
+    print(f"  ours, new seed (sample + decode + PNG)     : {med(times['ours_seed']):.3f} s   "
+          f"ratio ours/diffusers {paired('ours_seed'):.3f}")
+    print(f"  ours, new prompt (+ text encode)           : {med(times['ours_prompt']):.3f} s   "
+          f"ratio ours/diffusers {paired('ours_prompt'):.3f}")
 
 
 if __name__ == "__main__":

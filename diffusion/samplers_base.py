@@ -7,7 +7,6 @@ in Python floats (float64) so that the tensor work stays in the latent's dtype/d
 """
 from __future__ import annotations
 
-import bisect
 import math
 from dataclasses import dataclass
 from typing import Callable, Optional, Protocol
@@ -33,67 +32,101 @@ class SamplerSpec:
     """A registry entry: the function plus what the caller must prepare for it."""
 
     fn: SamplerFn
-    noise: str = "none"  # "none", "gaussian" (fresh draws) or "brownian" (SDE, consistent increments)
+    # "none", "gaussian" (fresh draws), "continued" (fresh draws continuing the starting
+    # noise's stream), "brownian" (SDE, consistent increments; tree on the CPU) or
+    # "brownian_device" (the same, its tree on the latent's device)
+    noise: str = "none"
     discard_penultimate_sigma: bool = False  # ComfyUI schedules one step more and drops sigma[-2]
     inpaint_noise_offset: int | None = None  # ddim: re-noise the kept region with seed+1 noise
     needs_uncond: bool = False  # CFG++: the function takes `uncond`, the latest unconditional prediction
+    needs_seed: bool = False  # the function takes `seed` and draws its own noise (a pack's sampler)
+
+
+SEED_SPAN = 2**64  # seeds wrap modulo 2^64 (a generator takes 0 .. 2^64 - 1)
 
 
 class GaussianNoiseSampler:
-    """Independent N(0, 1) draws from a CPU generator seeded once: same on every device."""
+    """Independent N(0, 1) draws per step, seeded as ComfyUI seeds them, so that a seed
+    gives ComfyUI's image: a generator on the latent's device, seeded with the seed, plus
+    one on the CPU (the starting noise is drawn there from the seed itself)."""
 
     def __init__(self, like: torch.Tensor, seed: int) -> None:
         self.shape = tuple(like.shape)
         self.device, self.dtype = like.device, like.dtype
-        self.generator = torch.Generator(device="cpu")
-        self.generator.manual_seed(int(seed))
+        offset = 1 if like.device.type == "cpu" else 0
+        self.generator = torch.Generator(device=like.device)
+        self.generator.manual_seed((int(seed) + offset) % SEED_SPAN)
 
     def __call__(self, sigma: float = 0.0, sigma_next: float = 0.0) -> torch.Tensor:
-        z = torch.randn(self.shape, generator=self.generator, dtype=torch.float32, device="cpu")
-        return z.to(self.device, self.dtype)
+        return torch.randn(self.shape, generator=self.generator, dtype=self.dtype, device=self.device)
+
+
+class ContinuedNoiseSampler:
+    """Draws that go on from torch's global generator where ComfyUI's starting noise left
+    it: what its samplers that call torch.randn_like get (SamplerLCMUpscale). On the CPU
+    that stream is seeded with the seed and has already given the starting noise (one
+    draw of the latent's shape); on a GPU the device's own stream starts at the seed."""
+
+    def __init__(self, like: torch.Tensor, seed: int) -> None:
+        self.shape = tuple(like.shape)
+        self.device, self.dtype = like.device, like.dtype
+        self.generator = torch.Generator(device=like.device)
+        self.generator.manual_seed(int(seed) % SEED_SPAN)
+        if like.device.type == "cpu":
+            torch.randn(self.shape, generator=self.generator, dtype=torch.float32)
+
+    def __call__(self, sigma: float = 0.0, sigma_next: float = 0.0) -> torch.Tensor:
+        return torch.randn(self.shape, generator=self.generator, dtype=self.dtype, device=self.device)
 
 
 class BrownianNoiseSampler:
-    """Increments of one Brownian motion W(sigma), for SDE samplers.
+    """Normalised increments of one Brownian motion W(sigma), for SDE samplers.
 
     SDE steps ask for noise over overlapping intervals (sigma -> mid, then sigma -> next);
-    a single path keeps them consistently correlated. Values at new times are filled in
-    by Brownian-bridge sampling between known times from a seeded CPU generator, which is
-    deterministic for a seed and the order of queries (a cheap stand-in for torchsde's
-    Brownian tree).
+    one path keeps them consistently correlated. The path is torchsde's Brownian tree over
+    [sigma_min, sigma_max] with the seed as its entropy, queried in float32, as ComfyUI's
+    SDE samplers build it: on the CPU (`cpu=True`, their default) or on the latent's device
+    (the ``*_gpu`` samplers).
     """
 
-    def __init__(self, like: torch.Tensor, seed: int) -> None:
-        self._gauss = GaussianNoiseSampler(like, seed)
-        self._times: list[float] = []
-        self._values: list[torch.Tensor] = []
+    def __init__(self, like: torch.Tensor, sigma_min: float, sigma_max: float, seed: int, *,
+                 cpu: bool = True) -> None:
+        import torchsde  # imported here: only SDE samplers need it
 
-    def _w(self, t: float) -> torch.Tensor:
-        times = self._times
-        i = bisect.bisect_left(times, t)
-        if i < len(times) and times[i] == t:
-            return self._values[i]
-        z = self._gauss()
-        if not times:
-            w = torch.zeros_like(z)
-        elif i == 0:
-            w = self._values[0] + z * math.sqrt(times[0] - t)
-        elif i == len(times):
-            w = self._values[-1] + z * math.sqrt(t - times[-1])
-        else:
-            t0, t1 = times[i - 1], times[i]
-            w0, w1 = self._values[i - 1], self._values[i]
-            frac = (t - t0) / (t1 - t0)
-            w = w0 + frac * (w1 - w0) + z * math.sqrt((t - t0) * (t1 - t) / (t1 - t0))
-        times.insert(i, t)
-        self._values.insert(i, w)
-        return w
+        self.device, self.dtype = like.device, like.dtype
+        self.shape = tuple(like.shape)
+        tree_device = torch.device("cpu") if cpu else like.device
+        low, high = sorted((float(sigma_min), float(sigma_max)))
+        if low == high:
+            high = low + 1e-6 * max(abs(low), 1.0)
+        self._tree_device = tree_device
+        w0 = torch.zeros(self.shape, dtype=like.dtype, device=tree_device)
+        self._tree = torchsde.BrownianTree(self._time(low), w0, self._time(high), entropy=int(seed) % SEED_SPAN)
+        # The tree resolves times to 1e-6 (torchsde's default tolerance) and clamps queries
+        # to its span; clamping to the same rounded span first keeps its warnings quiet.
+        self._low, self._high = round(low, 6), round(high, 6)
+
+    @classmethod
+    def for_sigmas(cls, like: torch.Tensor, sigmas: torch.Tensor, seed: int, *, cpu: bool = True
+                   ) -> "BrownianNoiseSampler":
+        """The tree over a schedule's span: its smallest positive sigma to its largest."""
+        values = sigmas.detach().to("cpu", torch.float32).reshape(-1)
+        positive = values[values > 0]
+        low = float(positive.min()) if len(positive) else float(values.max())
+        return cls(like, low, float(values.max()), seed, cpu=cpu)
+
+    def _time(self, value: float) -> torch.Tensor:
+        return torch.tensor(float(value), dtype=torch.float32, device=self._tree_device)
 
     def __call__(self, sigma: float, sigma_next: float) -> torch.Tensor:
-        t0, t1 = float(sigma), float(sigma_next)
+        t0, t1 = self._time(sigma), self._time(sigma_next)
         if t0 == t1:
-            return torch.zeros(self._gauss.shape, device=self._gauss.device, dtype=self._gauss.dtype)
-        return (self._w(t1) - self._w(t0)) / math.sqrt(abs(t1 - t0))
+            return torch.zeros(self.shape, device=self.device, dtype=self.dtype)
+        low, high, sign = (t0, t1, 1.0) if t0 < t1 else (t1, t0, -1.0)
+        low = min(max(float(low), self._low), self._high)
+        high = min(max(float(high), self._low), self._high)
+        w = self._tree(low, high) * sign
+        return (w / (t1 - t0).abs().sqrt()).to(self.device, self.dtype)
 
 
 def to_d(x: torch.Tensor, sigma: float, denoised: torch.Tensor) -> torch.Tensor:

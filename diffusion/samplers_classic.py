@@ -192,7 +192,8 @@ def sample_deis(
     return _adams(denoiser, x, sigmas, callback, max_order)
 
 
-_IPNDM = {1: (1.0,), 2: (1.5, -0.5), 3: (23 / 12, -16 / 12, 5 / 12), 4: (55 / 24, -59 / 24, 37 / 24, -9 / 24)}
+# Integer Adams-Bashforth weights and their common divisor, per order.
+_IPNDM = {1: ((1,), 1), 2: ((3, -1), 2), 3: ((23, -16, 5), 12), 4: ((55, -59, 37, -9), 24)}
 
 
 def sample_ipndm(
@@ -206,8 +207,11 @@ def sample_ipndm(
         denoised = denoiser(x, s[i])
         ds.insert(0, to_d(x, s[i], denoised))
         del ds[max_order:]
-        order = 1 if s[i + 1] == 0 else min(i + 1, max_order)
-        x = x + (s[i + 1] - s[i]) * sum(c * d for c, d in zip(_IPNDM[order], ds))
+        if s[i + 1] == 0:
+            x = denoised
+        else:
+            weights, divisor = _IPNDM[min(i + 1, max_order)]
+            x = x + (s[i + 1] - s[i]) * (sum(w * d for w, d in zip(weights, ds)) / divisor)
         report(callback, i, len(s) - 1, x, denoised, s[i + 1])
     return x
 

@@ -9,12 +9,22 @@ Brownian noise source so that overlapping intervals are consistent.
 from __future__ import annotations
 
 import math
-from typing import Optional
+from typing import Callable, Optional
 
 import torch
 
 from diffusion.samplers_base import Denoise, NoiseSampler, ancestral_step, floats, report, to_d
 from diffusion.types import StepCallback
+
+
+def dpmpp_2s_step(x: torch.Tensor, sigma: float, down: float, denoised: torch.Tensor,
+                  predict: Callable[[torch.Tensor, float], torch.Tensor]) -> torch.Tensor:
+    """DPM-Solver++(2S) from sigma to down: half the step in lambda with `denoised`, then
+    the whole step with the prediction `predict` makes at that midpoint."""
+    h = math.log(sigma / down)
+    mid = sigma * math.exp(-h / 2)
+    x_2 = (mid / sigma) * x - math.expm1(-h / 2) * denoised
+    return (down / sigma) * x - math.expm1(-h) * predict(x_2, mid)
 
 
 def sample_dpmpp_2s_ancestral(
@@ -26,17 +36,19 @@ def sample_dpmpp_2s_ancestral(
     for i in range(len(s) - 1):
         denoised = denoiser(x, s[i])
         down, up = ancestral_step(s[i], s[i + 1], eta)
-        if down == 0:
-            x = denoised
-        else:
-            h = math.log(s[i] / down)
-            mid = s[i] * math.exp(-h / 2)
-            x_2 = (mid / s[i]) * x - math.expm1(-h / 2) * denoised
-            x = (down / s[i]) * x - math.expm1(-h) * denoiser(x_2, mid)
+        x = denoised if down == 0 else dpmpp_2s_step(x, s[i], down, denoised, denoiser)
         if s[i + 1] > 0:
             x = x + noise_sampler(s[i], s[i + 1]) * up
         report(callback, i, len(s) - 1, x, denoised, s[i + 1])
     return x
+
+
+def _midpoint_sigma(sigma: float, sigma_next: float, r: float) -> float:
+    """The sub-step's sigma, exp(-lerp(lambda, lambda_next, r)), worked out in float32 as
+    ComfyUI does: the Brownian tree is queried at this time, and a last-digit difference
+    there moves the noise drawn (the tree resolves times to 1e-6)."""
+    lam, lam_next = torch.tensor([sigma, sigma_next], dtype=torch.float32).log().neg()
+    return float((lam + r * (lam_next - lam)).neg().exp())
 
 
 def sample_dpmpp_sde(
@@ -51,8 +63,7 @@ def sample_dpmpp_sde(
         if s[i + 1] == 0:
             x = denoised
         else:
-            h = math.log(s[i] / s[i + 1])
-            mid = s[i] * math.exp(-h * r)
+            mid = _midpoint_sigma(s[i], s[i + 1], r)
             down, up = ancestral_step(s[i], mid, eta)
             x_2 = (down / s[i]) * x - math.expm1(math.log(down / s[i])) * denoised
             x_2 = x_2 + noise_sampler(s[i], mid) * up
@@ -118,6 +129,15 @@ def sample_dpmpp_2m_sde(
         old, h_last = denoised, h
         report(callback, i, len(s) - 1, x, denoised, s[i + 1])
     return x
+
+
+def sample_dpmpp_2m_sde_heun(
+    denoiser: Denoise, x: torch.Tensor, sigmas: torch.Tensor, *,
+    noise_sampler: NoiseSampler, callback: Optional[StepCallback] = None, eta: float = 1.0,
+) -> torch.Tensor:
+    """DPM-Solver++(2M) SDE with the Heun form of its second-order correction."""
+    return sample_dpmpp_2m_sde(denoiser, x, sigmas, noise_sampler=noise_sampler, callback=callback, eta=eta,
+                               solver_type="heun")
 
 
 def sample_dpmpp_3m_sde(

@@ -6,6 +6,7 @@ sampling entry point fills from a post-cfg hook on each model call.
 """
 from __future__ import annotations
 
+import math
 from typing import Any, Callable, Optional
 
 import numpy as np
@@ -13,6 +14,7 @@ import torch
 import torch.nn.functional as F
 
 from diffusion.samplers_base import Denoise, NoiseSampler, ancestral_step, floats, report
+from diffusion.samplers_dpmpp import dpmpp_2s_step
 from diffusion.types import StepCallback
 
 
@@ -65,6 +67,59 @@ def sample_euler_cfg_pp_alternative(denoiser: Denoise, x: torch.Tensor, sigmas: 
         d = (x - denoised + uncond.value - denoised) / s[i]
         report(callback, i, len(s) - 1, x, denoised, s[i])
         x = x + d * (s[i + 1] - s[i])
+    return x
+
+
+def _uncond_at(denoiser: Denoise, uncond: UncondHolder, x: torch.Tensor, sigma: float) -> torch.Tensor:
+    """The unconditional prediction at (x, sigma): one guided call, its uncond kept."""
+    denoiser(x, sigma)
+    return uncond.value
+
+
+def sample_dpmpp_2m_cfg_pp(denoiser: Denoise, x: torch.Tensor, sigmas: torch.Tensor, *,
+                           noise_sampler: Optional[NoiseSampler] = None, callback: Optional[StepCallback] = None,
+                           uncond: UncondHolder) -> torch.Tensor:
+    """DPM-Solver++(2M) whose exponential step renoises along the unconditional prediction;
+    the guided one enters whole and the second-order term uses the last unconditional one."""
+    s = floats(sigmas)
+    old_uncond: Optional[torch.Tensor] = None
+    for i in range(len(s) - 1):
+        denoised = denoiser(x, s[i])
+        current = uncond.value
+        if s[i + 1] == 0:
+            x = denoised
+        else:
+            h = math.log(s[i] / s[i + 1])
+            mix = -math.exp(-h) * current
+            if old_uncond is not None:
+                r = math.log(s[i - 1] / s[i]) / h
+                mix = mix - math.expm1(-h) * (1 / (2 * r)) * (denoised - old_uncond)
+            x = denoised + mix + math.exp(-h) * x
+        old_uncond = current
+        report(callback, i, len(s) - 1, x, denoised, s[i + 1])
+    return x
+
+
+def sample_dpmpp_2s_ancestral_cfg_pp(
+    denoiser: Denoise, x: torch.Tensor, sigmas: torch.Tensor, *, noise_sampler: Optional[NoiseSampler] = None,
+    callback: Optional[StepCallback] = None, uncond: UncondHolder, eta: float = 1.0, s_noise: float = 1.0,
+) -> torch.Tensor:
+    """DPM-Solver++(2S) ancestral on the unconditional predictions, then the first call's
+    guidance (guided minus unconditional) added back."""
+    s = floats(sigmas)
+    for i in range(len(s) - 1):
+        denoised = denoiser(x, s[i])
+        first = uncond.value
+        guidance = denoised - first
+        down, up = ancestral_step(s[i], s[i + 1], eta)
+        if down == 0:
+            x = first
+        else:
+            x = dpmpp_2s_step(x, s[i], down, first, lambda x_mid, mid: _uncond_at(denoiser, uncond, x_mid, mid))
+        if s[i + 1] > 0 and noise_sampler is not None:
+            x = x + noise_sampler(s[i], s[i + 1]) * (s_noise * up)
+        x = x + guidance
+        report(callback, i, len(s) - 1, x, denoised, s[i + 1])
     return x
 
 
@@ -156,7 +211,7 @@ def _noise_like(noise_sampler: Optional[NoiseSampler], like: torch.Tensor, sigma
         if noise_sampler is None:
             raise ValueError("this sampler needs a noise source")
         return noise_sampler(sigma, nxt)
-    return torch.randn(tuple(like.shape), generator=generator, dtype=torch.float32).to(like)
+    return torch.randn(tuple(like.shape), generator=generator, dtype=like.dtype, device=generator.device).to(like)
 
 
 def scaled_noise(noise_sampler: Optional[NoiseSampler], s_noise: float) -> Optional[NoiseSampler]:

@@ -70,8 +70,9 @@ def sample_sa_solver(
     use_pece: bool = False, simple_order_2: bool = False,
 ) -> torch.Tensor:
     """SA-Solver; with `use_pece` the corrected state is evaluated again (one more model call
-    per step, a better prediction for the next one). Without a tau interval (KSampler), the
-    SDE part spans 20% to 80% of the schedule in log-sigma."""
+    per step, a better prediction for the next one). KSampler passes the interval of 20% to
+    80% of the model's sampling; without one the SDE part spans 20% to 80% of the schedule
+    in log-sigma."""
     s = [float(v) for v in sigmas.detach().cpu().reshape(-1)]
     if len(s) <= 1:
         return x

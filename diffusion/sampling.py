@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from diffusion.denoiser import Denoiser, MaskedDenoiser, ModelDenoiser, sampling_of
 from diffusion.guiders import CFGGuide, Guide
 from diffusion.samplers_extra import UncondHolder, scaled_noise
-from diffusion.samplers import SAMPLER_NAMES, BrownianNoiseSampler, GaussianNoiseSampler, SamplerSpec, get_sampler
+from diffusion.samplers import SAMPLER_NAMES, SamplerSpec, get_sampler, noise_source
 from diffusion.schedules import SCHEDULER_NAMES, compute_sigmas
 from diffusion.types import Conditioning, StepCallback, UNetLike
 
@@ -260,12 +260,14 @@ def sample_sigmas(
         mask_options = {"model": model, "sigmas": sigmas, "model_sampling": sampling_of(model)}
         denoiser = MaskedDenoiser(denoiser, clean, kept_noise, mask, mask_function, mask_options)
 
-    noise_sampler = None
-    if spec.noise == "gaussian":
-        noise_sampler = GaussianNoiseSampler(x, seed)
-    elif spec.noise == "brownian":
-        noise_sampler = BrownianNoiseSampler(x, seed)
+    noise_sampler = noise_source(spec, x, sigmas, seed)
+    if spec.needs_seed:
+        options["seed"] = seed
 
+    if accepts(spec.fn, "tau_start") and "tau_start" not in options:
+        # KSampler's SA-Solver: stochastic from 20% to 80% of the model's sampling, as in ComfyUI
+        sampling = sampling_of(model)
+        options["tau_start"], options["tau_end"] = sampling.percent_to_sigma(0.2), sampling.percent_to_sigma(0.8)
     if "s_noise" in options and not accepts(spec.fn, "s_noise"):
         noise_sampler = scaled_noise(noise_sampler, float(options.pop("s_noise")))
     unknown = [key for key in options if not accepts(spec.fn, key)]

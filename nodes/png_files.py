@@ -15,10 +15,15 @@ from PIL.PngImagePlugin import PngInfo
 from .folders import safe_join
 
 
-
 def image_to_pil(image: torch.Tensor) -> Image.Image:
-    """One [H,W,C] float 0..1 image to an 8-bit PIL image."""
-    array = (image.detach().cpu().float().clamp(0, 1).numpy() * 255.0).round().astype(np.uint8)
+    """One [H,W,C] float 0..1 image to an 8-bit PIL image.
+
+    Levels are truncated, not rounded (255 * value, clipped, then cut to an
+    integer), as ComfyUI writes them, so one seed gives the same PNG pixels in
+    both; NaN becomes 0.
+    """
+    levels = np.nan_to_num(image.detach().cpu().float().numpy() * np.float32(255.0), nan=0.0)
+    array = np.clip(levels, 0, 255).astype(np.uint8)
     if array.shape[-1] == 1:
         array = array[..., 0]
     return Image.fromarray(array)

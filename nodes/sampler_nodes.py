@@ -1,7 +1,8 @@
 """SAMPLER nodes of custom sampling graphs: an algorithm and its settings, as in ComfyUI.
 
-All noise is drawn from a seeded CPU generator, so `noise_device` (gpu/cpu) is accepted
-for compatibility and changes nothing: a seed gives the same image on every device.
+`noise_device` picks where an SDE sampler grows its Brownian tree, as in ComfyUI: "cpu"
+gives the same image on every machine, "gpu" the tree on the model's device (the two are
+the same on a CPU-only machine).
 """
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from .spec import Boolean, Combo, Float, Int, Output, Socket
 
 SAMPLERS = "sampling/custom_sampling/samplers"
 SAMPLER_OUT = (Output("SAMPLER", "SAMPLER"),)
-NOISE_DEVICE_TIP = "Accepted for compatibility: noise always comes from the seeded CPU generator."
+NOISE_DEVICE_TIP = "Where the Brownian noise is drawn: cpu gives the same image on every machine."
 
 
 def _choice(name: str, **options: Any) -> tuple:
@@ -32,6 +33,11 @@ def _s_noise(maximum: float = 100.0) -> Float:
 
 def _noise_device() -> Combo:
     return Combo(choices=["gpu", "cpu"], tooltip=NOISE_DEVICE_TIP)
+
+
+def _on_device(name: str, noise_device: str) -> str:
+    """ComfyUI's sampler name for an SDE sampler's noise device."""
+    return name if noise_device == "cpu" else f"{name}_gpu"
 
 
 def _power_scaler(power: float):
@@ -109,7 +115,7 @@ class SamplerDPMPP_3M_SDE(Node):
     OUTPUTS = SAMPLER_OUT
 
     def execute(self, ctx, eta: float, s_noise: float, noise_device: str) -> tuple:
-        return _choice("dpmpp_3m_sde", eta=eta, s_noise=s_noise)
+        return _choice(_on_device("dpmpp_3m_sde", noise_device), eta=eta, s_noise=s_noise)
 
 
 @register_node("SamplerDPMPP_2M_SDE", category=SAMPLERS)
@@ -123,7 +129,7 @@ class SamplerDPMPP_2M_SDE(Node):
     OUTPUTS = SAMPLER_OUT
 
     def execute(self, ctx, solver_type: str, eta: float, s_noise: float, noise_device: str) -> tuple:
-        return _choice("dpmpp_2m_sde", solver_type=solver_type, eta=eta, s_noise=s_noise)
+        return _choice(_on_device("dpmpp_2m_sde", noise_device), solver_type=solver_type, eta=eta, s_noise=s_noise)
 
 
 @register_node("SamplerDPMPP_SDE", category=SAMPLERS)
@@ -137,7 +143,7 @@ class SamplerDPMPP_SDE(Node):
     OUTPUTS = SAMPLER_OUT
 
     def execute(self, ctx, eta: float, s_noise: float, r: float, noise_device: str) -> tuple:
-        return _choice("dpmpp_sde", eta=eta, s_noise=s_noise, r=r)
+        return _choice(_on_device("dpmpp_sde", noise_device), eta=eta, s_noise=s_noise, r=r)
 
 
 @register_node("SamplerDPMPP_2S_Ancestral", category=SAMPLERS)

@@ -65,6 +65,22 @@ def test_save_image_refuses_prefix_leaving_output(ctx):
         SaveImage().execute(ctx, torch.rand(1, 8, 8, 3), "../escape")
 
 
+def test_saved_levels_are_truncated_as_comfyui_writes_them(ctx):
+    """255 * value cut to an integer: 0.999 is level 254, not 255; out of range clips; NaN is 0."""
+    values = torch.tensor([0.0, 0.5, 0.999, 1.0, 1 / 255, 0.0039, -0.2, 1.7, float("nan")])
+    image = values.repeat(3, 1).T.reshape(1, 1, len(values), 3)
+    for node in (SaveImage(), PreviewImage()):
+        args = (ctx, image, "levels") if isinstance(node, SaveImage) else (ctx, image)
+        record = node.execute(*args).ui["images"][0]
+        path = ctx.folders.by_type(record["type"]) / record["filename"]
+        pixels = np.asarray(Image.open(path))[0, :, 0].tolist()
+        assert pixels == [0, 127, 254, 255, 1, 0, 0, 255, 0]
+    expected = np.clip(255.0 * image[0].numpy(), 0, 255)
+    expected[np.isnan(expected)] = 0
+    saved = np.asarray(Image.open(ctx.folders.output / "levels_00001_.png"))
+    assert (saved == expected.astype(np.uint8)).all()
+
+
 def test_preview_goes_to_temp(ctx):
     records = PreviewImage().execute(ctx, torch.rand(1, 8, 8, 3)).ui["images"]
     assert records[0]["type"] == "temp"

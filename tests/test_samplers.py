@@ -204,8 +204,16 @@ def test_every_scheduler_reaches_a_point_mass(sampler):
         assert (out - MU).abs().max() < tol, scheduler
 
 
-STIFF = {("dpmpp_2m_sde", "normal"), ("dpmpp_2m_sde", "ddim_uniform"),
-         ("dpmpp_3m_sde", "normal"), ("dpmpp_3m_sde", "ddim_uniform")}
+# Multistep SDE / ancestral samplers on schedules whose last step jumps from ~0.2 to 0.03.
+STIFF = {(sampler, schedule)
+         for sampler in ("dpmpp_2m_sde", "dpmpp_2m_sde_heun", "dpmpp_3m_sde", "res_multistep_ancestral",
+                         "res_multistep_ancestral_cfg_pp")
+         for schedule in ("normal", "ddim_uniform")}
+# Variable-step multistep ODE samplers: up to 16% off on the uneven normal and beta schedules.
+UNEVEN = {"res_multistep", "res_multistep_cfg_pp", "ipndm_v"}
+
+
+FIRST_ORDER_ANCESTRAL = {"euler_ancestral", "euler_ancestral_cfg_pp", "ddpm"}
 
 
 @pytest.mark.parametrize("sampler", [n for n in SAMPLER_NAMES if n != "lcm" and not n.endswith("_gpu")])
@@ -225,6 +233,10 @@ def test_every_scheduler_recovers_a_gaussian(sampler):
         tol = 0.12 if scheduler == "karras" else (2.0 if (sampler, scheduler) in STIFF else 0.15)
         if sampler == "er_sde":  # its noise scaler leaves the spread 5-25% wide at 30 steps
             tol = 0.3
+        if sampler in FIRST_ORDER_ANCESTRAL:  # one model call a step: 10-16% narrow at 30 steps
+            tol = 0.2
+        if sampler in UNEVEN and scheduler != "karras":
+            tol = 0.2
         assert abs(float(err.std()) / 0.5 - 1) < tol, (scheduler, float(err.std()))
 
 
@@ -254,7 +266,8 @@ def ode_error(name: str, n: int) -> float:
 
 
 @pytest.mark.parametrize("name,order", [("euler", 1), ("heun", 2), ("dpm_2", 2), ("lms", 3.5), ("deis", 2.7),
-                                        ("ipndm", 2), ("dpmpp_2m", 2), ("uni_pc", 4), ("uni_pc_bh2", 4)])
+                                        ("ipndm", 2), ("dpmpp_2m", 2), ("uni_pc", 4), ("uni_pc_bh2", 4),
+                                        ("res_multistep", 2), ("exp_heun_2_x0", 2), ("gradient_estimation", 1)])
 def test_ode_samplers_converge_at_their_order(name, order):
     e1, e2 = ode_error(name, 40), ode_error(name, 80)
     assert e2 < e1 and math.log2(e1 / e2) > order - 0.3, (e1, e2)
@@ -362,12 +375,20 @@ def test_noise_sources_are_seeded_and_brownian_is_consistent():
     like = torch.zeros(1, 4, 32, 32)
     a, b = GaussianNoiseSampler(like, 7), GaussianNoiseSampler(like, 7)
     assert torch.equal(a(), b()) and not torch.equal(a(), GaussianNoiseSampler(like, 8)())
-    w = BrownianNoiseSampler(like, 3)
+    # On the CPU the steps' noise comes from seed + 1 (ComfyUI's rule), never the starting noise.
+    expected = torch.randn(like.shape, generator=torch.Generator().manual_seed(8))
+    assert torch.equal(GaussianNoiseSampler(like, 7)(), expected)
+    assert torch.equal(GaussianNoiseSampler(like, 2**64 - 1)(),
+                       torch.randn(like.shape, generator=torch.Generator().manual_seed(0)))
+    w = BrownianNoiseSampler(like, 0.5, 10.0, 3)
     whole = w(10.0, 2.0) * math.sqrt(8.0)
     parts = w(10.0, 5.0) * math.sqrt(5.0) + w(5.0, 2.0) * math.sqrt(3.0)
-    assert torch.allclose(whole, parts, atol=1e-5)  # W(2)-W(10) splits at any point
+    assert torch.allclose(whole, parts, atol=1e-4)  # W(2)-W(10) splits at any point
     assert abs(float(w(5.0, 4.0).std()) - 1) < 0.08 and abs(float(w(3.0, 2.5).std()) - 1) < 0.08
-    assert torch.equal(BrownianNoiseSampler(like, 3)(10.0, 2.0), BrownianNoiseSampler(like, 3)(10.0, 2.0))
+    again = BrownianNoiseSampler(like, 0.5, 10.0, 3)
+    assert torch.equal(again(5.0, 2.0), w(5.0, 2.0))  # a point's value does not depend on query order
+    assert torch.equal(w(2.0, 5.0), -w(5.0, 2.0))
+    assert not torch.equal(BrownianNoiseSampler(like, 0.5, 10.0, 4)(10.0, 2.0), w(10.0, 2.0))
 
 
 # ---------------------------------------------------------------- denoiser

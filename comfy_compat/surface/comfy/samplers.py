@@ -66,9 +66,10 @@ class Sampler:
 
 
 def _spec_from_kdiffusion(function: Callable, extra_options: dict) -> SamplerSpec:
-    """A pack's k-diffusion style sampler function as one of the app's samplers."""
+    """A pack's k-diffusion style sampler function as one of the app's samplers; it gets the
+    prompt's seed in `extra_args`, as ComfyUI passes it, for its own noise samplers."""
     def run(denoiser: Callable, x: torch.Tensor, sigmas: torch.Tensor, *, noise_sampler: Any = None,
-            callback: Any = None) -> torch.Tensor:
+            callback: Any = None, seed: Optional[int] = None) -> torch.Tensor:
         from diffusion.types import StepInfo
 
         total = len(sigmas) - 1
@@ -80,9 +81,10 @@ def _spec_from_kdiffusion(function: Callable, extra_options: dict) -> SamplerSpe
             if callback is not None:
                 callback(StepInfo(int(d["i"]), total, d["x"], d["denoised"], float(d.get("sigma", 0.0))))
 
-        return function(model, x, sigmas, extra_args={}, callback=report, disable=True, **extra_options)
+        extra_args = {} if seed is None else {"seed": seed}
+        return function(model, x, sigmas, extra_args=extra_args, callback=report, disable=True, **extra_options)
 
-    return SamplerSpec(run, noise="none")
+    return SamplerSpec(run, noise="none", needs_seed=True)
 
 
 class KSAMPLER(Sampler):

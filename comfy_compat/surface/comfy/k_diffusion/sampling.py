@@ -44,10 +44,15 @@ def default_noise_sampler(x: torch.Tensor, seed: Optional[int] = None) -> Callab
 class BrownianTreeNoiseSampler:
     def __init__(self, x: torch.Tensor, sigma_min: Any = None, sigma_max: Any = None, seed: Optional[int] = None,
                  transform: Any = None, cpu: bool = False) -> None:
-        self._inner = studio.BrownianNoiseSampler(x, seed if seed is not None else torch.seed())
+        self.transform = transform or (lambda value: value)
+        low = float(self.transform(torch.as_tensor(sigma_min if sigma_min is not None else 0.0)))
+        high = float(self.transform(torch.as_tensor(sigma_max if sigma_max is not None else 1.0)))
+        self._inner = studio.BrownianNoiseSampler(x, low, high, seed if seed is not None else torch.seed(),
+                                                  cpu=cpu)
 
     def __call__(self, sigma: Any, sigma_next: Any) -> torch.Tensor:
-        return self._inner(float(sigma), float(sigma_next))
+        return self._inner(float(self.transform(torch.as_tensor(sigma))),
+                           float(self.transform(torch.as_tensor(sigma_next))))
 
 
 def _run(name: str) -> Callable:
@@ -58,10 +63,7 @@ def _run(name: str) -> Callable:
             **_: Any) -> torch.Tensor:
         seed = (extra_args or {}).get("seed", 0)
         if noise_sampler is None:
-            if spec.noise == "gaussian":
-                noise_sampler = studio.GaussianNoiseSampler(x, seed)
-            elif spec.noise == "brownian":
-                noise_sampler = studio.BrownianNoiseSampler(x, seed)
+            noise_sampler = studio.noise_source(spec, x, sigmas, seed)
         return spec.fn(_denoiser(model, extra_args), x, sigmas, noise_sampler=noise_sampler,
                        callback=_callback(callback))
 

@@ -1,6 +1,8 @@
 // The graph model: nodes, links, groups, typing and UI-format (0.4 / 1) serialization.
 // Knows nothing about drawing; node schemas come in through a Schema (schema.js).
 
+import { dropExtraSpares, keepSpare } from "./growing_inputs.js";
+
 export const MODE_NORMAL = 0;
 export const MODE_MUTED = 2;
 export const MODE_BYPASS = 4;
@@ -97,7 +99,8 @@ export class Graph {
   /** Make a connection if the type check allows it; returns the link or null. */
   connect(origin, oslot, target, tslot, linkId) {
     if (this.checkConnect(origin, oslot, target, tslot)) return null;
-    this.disconnectInput(target, tslot);
+    const replaced = target.inputs[tslot]?.link;
+    if (replaced != null) this.removeLink(replaced, true); // the socket stays for the new wire
     const id = linkId != null && !this.links.has(linkId) ? linkId : ++this.lastLinkId;
     this.lastLinkId = Math.max(this.lastLinkId, id);
     const out = origin.outputs[oslot];
@@ -107,6 +110,7 @@ export class Graph {
     (out.links ||= []).push(id);
     target.inputs[tslot].link = id;
     if (target.inputs[tslot].widget) this.onWidgetFed?.(target);
+    if (keepSpare(this, target)) this.onSocketsChanged?.(target);
     this.typeReroutes(origin, target);
     this.changed();
     return link;
@@ -141,7 +145,7 @@ export class Graph {
     if (id != null) this.removeLink(id);
   }
 
-  removeLink(id) {
+  removeLink(id, keepSockets = false) {
     const link = this.links.get(id);
     if (!link) return;
     this.links.delete(id);
@@ -151,6 +155,7 @@ export class Graph {
     const inp = target?.inputs[link.target_slot];
     if (inp && inp.link === id) inp.link = null;
     if (inp?.widget) this.onWidgetFed?.(target);
+    if (!keepSockets && dropExtraSpares(this, target)) this.onSocketsChanged?.(target);
     this.typeReroutes(origin, target);
     this.changed();
   }
@@ -235,6 +240,7 @@ export class Graph {
       out.links.push(link.id);
       inp.link = link.id;
     }
+    for (const node of this.nodes) keepSpare(this, node);
     const state = data.state || {};
     const maxNode = Math.max(0, ...this.nodes.map((n) => Number(n.id) || 0));
     const maxLink = Math.max(0, ...[...this.links.keys()].map(Number));

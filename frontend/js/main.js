@@ -50,6 +50,7 @@ class App {
     this.schema = new Schema(info);
     this.graph = new Graph(this.schema);
     this.graph.onWidgetFed = (node) => fitSize(node); // a widget fed by a wire takes no row
+    this.graph.onSocketsChanged = (node) => fitSize(node); // a growing input list showed or hid a socket
     this.renderer = new Renderer(this, this.canvas, this.minimap);
     this.interaction = new Interaction(this);
     installTooltips(this, this.interaction);

@@ -1,6 +1,8 @@
 // Node definitions from GET /object_info, turned into node objects for the graph model.
 // A widget is {name, type, value, options}; sockets are {name, type, link} / {name, type, links}.
 
+import { hideGrowingTails, revealNamed } from "./growing_inputs.js";
+
 const WIDGET_TYPES = new Set(["INT", "FLOAT", "STRING", "BOOLEAN", "COMBO"]);
 export const CONTROL_VALUES = ["fixed", "increment", "decrement", "randomize"];
 
@@ -109,6 +111,7 @@ export class Schema {
     (def.output || []).forEach((type, i) => {
       node.outputs.push({ name: def.output_name?.[i] ?? type, type, links: [] });
     });
+    hideGrowingTails(node);
     return node;
   }
 
@@ -143,6 +146,7 @@ export class Schema {
     if (saved.bgcolor) node.bgcolor = saved.bgcolor;
     if (saved.type === "PrimitiveNode") node.widgets = primitiveWidgets(saved.widgets_values);
     this.applyWidgetValues(node, saved.widgets_values);
+    revealNamed(node, (saved.inputs || []).map((inp) => inp.name));
     const inputIndex = [];
     (saved.inputs || []).forEach((inp, k) => {
       let i = node.inputs.findIndex((x) => x.name === inp.name);

@@ -49,10 +49,11 @@ export class Api {
   deleteQueued(ids) { return this.post("/queue", { delete: ids }); }
   interrupt() { return this.post("/interrupt", {}); }
 
-  async uploadImage(file) {
+  async uploadImage(file, { type = "input", subfolder = "" } = {}) {
     const form = new FormData();
     form.append("image", file, file.name);
-    form.append("type", "input");
+    form.append("type", type);
+    if (subfolder) form.append("subfolder", subfolder);
     form.append("overwrite", "true");
     const r = await fetch(this.base + "/upload/image", { method: "POST", body: form });
     const data = await r.json();

@@ -29,7 +29,7 @@ export function labelWidth(node) {
     need = Math.max(need, 2 * Math.max(left, right) + 8);
   }
   for (const w of node.widgets) {
-    if (w.type === "UPLOAD" || (w.type === "STRING" && w.options?.multiline)) continue;
+    if (w.type === "UPLOAD" || w.type === "BUTTON" || (w.type === "STRING" && w.options?.multiline)) continue;
     const pad = ARROWS.has(w.type) ? 18 : 8;
     // As widgets.js lays a row out: label and value side by side, 8 px apart.
     const label = textWidth(inputName(node.type, w.name));

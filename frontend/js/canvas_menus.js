@@ -51,9 +51,9 @@ export function nodeMenu(app, node, interaction) {
     { label: t("Group selected (Ctrl+G)"), action: () => app.groupSelection() },
     { label: t(sel.every((n) => n.flags?.pinned) ? "Unpin" : "Pin (P)"), action: () => runCommand(app, "Comfy.Canvas.ToggleSelected.Pin") },
     ...arrangeItems(app, sel),
-    ...(node.widgets.some((w) => !["CONTROL", "UPLOAD"].includes(w.type)) ? [{
+    ...(node.widgets.some((w) => !["CONTROL", "UPLOAD", "BUTTON"].includes(w.type)) ? [{
       label: t("Widget inputs"),
-      submenu: () => node.widgets.filter((w) => !["CONTROL", "UPLOAD"].includes(w.type)).map((w) => ({
+      submenu: () => node.widgets.filter((w) => !["CONTROL", "UPLOAD", "BUTTON"].includes(w.type)).map((w) => ({
         label: `${t(node.inputs.some((i) => i.widget?.name === w.name) ? "Convert input to widget" : "Convert to input")}: ${inputName(node.type, w.name)}`,
         action: () => app.toggleWidgetInput(node, w),
       })),

@@ -53,7 +53,7 @@ export function graphToApi(graph) {
       if (values && !Array.isArray(values) && typeof values === "object") Object.assign(inputs, values);
     }
     for (const w of node.widgets) {
-      if (w.type === "CONTROL" || w.type === "UPLOAD") continue;
+      if (w.type === "CONTROL" || w.type === "UPLOAD" || w.type === "BUTTON") continue;
       if (linked.has(w.name)) { inputs[w.name] = linked.get(w.name); continue; }
       inputs[w.name] = Array.isArray(w.value) ? { __value__: w.value } : w.value;
     }

@@ -164,6 +164,7 @@ export class Interaction {
         changed: () => { w.error = null; app.widgetChanged(node, w); },
         redraw: () => app.redraw(),
         upload: (n, wd) => app.chooseUpload(n, wd),
+        button: (n, wd) => app.pressButton(n, wd),
         menu: (items, x, y, pick, opts) => showMenu(items, x, y, pick, opts),
       });
       if (handler) this.drag = { ...base, kind: "widget", handler };

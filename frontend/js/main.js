@@ -25,6 +25,7 @@ import { ModelPresets } from "./presets.js";
 import { loadExtensions } from "./extensions.js";
 import { studio } from "./studio_client.js";
 import { snapshot } from "./graph_snapshot.js";
+import { captureInto } from "./webcam.js";
 import { captureRuntime, restoreRuntime } from "./node_runtime_state.js";
 
 const DEFAULT_WORKFLOW = "txt2img.json";
@@ -223,6 +224,15 @@ class App {
     img.src = this.api.viewUrl({ filename: String(target.value), type: "input" });
     img.dataset.value = String(target.value);
     node.thumbnail = img;
+  }
+
+  /** A node's button widget: Webcam Capture's capture (the only one so far). */
+  async pressButton(node, w) {
+    if (w.options?.action !== "webcam") return;
+    try {
+      await captureInto(this, node);
+      this.commit();
+    } catch (err) { this.toast(t("Webcam capture failed: {error}", { error: err.message }), "error"); }
   }
 
   chooseUpload(node, w) { chooseFile("image/*", (file) => this.uploadInto(node, w, file)); }

@@ -3,6 +3,7 @@
 
 import { graphToApi } from "./convert.js";
 import { applyControls } from "./widgets.js";
+import { captureOnQueue } from "./webcam.js";
 import { fitSize } from "./layout.js";
 import { setOutputImages } from "./node_images.js";
 import { keepOutputs } from "./node_runtime_state.js";
@@ -51,6 +52,10 @@ export async function queueGraph(app, count = 1, front = false) {
   let queued = 0;
   const before = setting(WIDGET_CONTROL_MODE) === "before"; // seeds change before the prompt is made
   for (let i = 0; i < count; i++) {
+    try { await captureOnQueue(app); } catch (err) {
+      app.toast(t("Webcam capture failed: {error}", { error: err.message }), "error");
+      break;
+    }
     if (before) applyControls(app.graph);
     const prompt = graphToApi(app.graph);
     const workflow = app.graph.serialize();

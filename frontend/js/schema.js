@@ -111,6 +111,7 @@ export class Schema {
     (def.output || []).forEach((type, i) => {
       node.outputs.push({ name: def.output_name?.[i] ?? type, type, links: [] });
     });
+    if (type === "WebcamCapture") node.widgets.push({ name: "capture", type: "BUTTON", value: "", options: { action: "webcam" } });
     hideGrowingTails(node);
     return node;
   }

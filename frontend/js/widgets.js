@@ -47,9 +47,9 @@ export function drawWidget(ctx, w, x, y, width, h, text, showText, label = w.nam
   if (!showText) return;
   const mid = y + h / 2;
   ctx.fillStyle = THEME.widgetText;
-  if (w.type === "UPLOAD") {
+  if (w.type === "UPLOAD" || w.type === "BUTTON") {
     ctx.textAlign = "center";
-    ctx.fillText(t("choose file to upload"), x + width / 2, mid);
+    ctx.fillText(w.type === "UPLOAD" ? t("choose file to upload") : t(w.name), x + width / 2, mid);
     ctx.textAlign = "left";
     return;
   }
@@ -150,6 +150,7 @@ export function pressWidget(w, node, area, ctx) {
     return null;
   }
   if (w.type === "UPLOAD") { ctx.upload(node, w); return null; }
+  if (w.type === "BUTTON") { ctx.button(node, w); return null; }
   return null;
 }
 

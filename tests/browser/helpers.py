@@ -3,6 +3,7 @@ read-only `window.studio` hook; every action is a real Playwright mouse or key e
 from __future__ import annotations
 
 import json
+import urllib.request
 from pathlib import Path
 
 SCREENSHOTS = Path(__file__).resolve().parents[1] / "output" / "screenshots"
@@ -144,3 +145,14 @@ def load_image_with_upload(page, path: Path, size=(32, 24)) -> int:
         page.mouse.click(*point(page, "widget", node, "upload"))
     chooser.value.set_files(str(path))
     return node
+
+
+def history_entry(page, server_url: str, prompt_id: str, tries: int = 600) -> dict:
+    """The prompt's /history entry once it has finished (polled every 100 ms)."""
+    for _ in range(tries):
+        with urllib.request.urlopen(f"{server_url}/history/{prompt_id}") as response:
+            entry = json.load(response).get(prompt_id)
+        if entry:
+            return entry
+        page.wait_for_timeout(100)
+    raise AssertionError(f"prompt {prompt_id} did not finish")

@@ -3,10 +3,7 @@ required sockets and one spare, wiring the spare shows the next, unwiring drops 
 tail, saved workflows bring their sockets back, and the batch runs through the server."""
 from __future__ import annotations
 
-import json
-import urllib.request
-
-from tests.browser.helpers import drop_json, js, links, wait_loaded, wire
+from tests.browser.helpers import drop_json, history_entry, js, links, wait_loaded, wire
 
 
 def _node(id_, type_, pos, inputs, outputs, widgets):
@@ -58,12 +55,7 @@ def test_batch_images_grows_one_socket_at_a_time_and_runs(page, server_url):
     page.click("#queue-button")
     page.wait_for_function("() => window.studio.lastPromptId")
     prompt_id = js(page, "() => window.studio.lastPromptId")
-    for _ in range(600):
-        with urllib.request.urlopen(f"{server_url}/history/{prompt_id}") as response:
-            entry = json.load(response).get(prompt_id)
-        if entry:
-            break
-        page.wait_for_timeout(100)
+    entry = history_entry(page, server_url, prompt_id)
     assert entry["status"]["status_str"] == "success", entry["status"]
     assert len(entry["outputs"]["6"]["images"]) == 3  # one image from each wired input
 

@@ -3,10 +3,9 @@ fake test camera here), uploads it to the temp folder and shows it; Queue captur
 when capture_on_queue is on, and the workflow runs on the captured picture."""
 from __future__ import annotations
 
-import json
 import urllib.request
 
-from tests.browser.helpers import drop_json, js, point, wait_loaded
+from tests.browser.helpers import drop_json, history_entry, js, point, wait_loaded
 
 
 def webcam_workflow(capture_on_queue: bool) -> dict:
@@ -26,16 +25,6 @@ def image_value(page) -> str:
     return js(page, "() => window.studio.graph.getNode(1).widgets.find(w => w.name === 'image').value")
 
 
-def finished(server_url, prompt_id, page) -> dict:
-    for _ in range(600):
-        with urllib.request.urlopen(f"{server_url}/history/{prompt_id}") as response:
-            entry = json.load(response).get(prompt_id)
-        if entry:
-            return entry
-        page.wait_for_timeout(100)
-    raise AssertionError("the prompt did not finish")
-
-
 def test_capture_button_and_capture_on_queue(page, server_url):
     drop_json(page, webcam_workflow(capture_on_queue=False), "webcam.json")
     wait_loaded(page, 2)
@@ -51,7 +40,7 @@ def test_capture_button_and_capture_on_queue(page, server_url):
 
     page.click("#queue-button")  # capture_on_queue is off: the captured picture is used as it is
     page.wait_for_function("() => window.studio.lastPromptId")
-    entry = finished(server_url, js(page, "() => window.studio.lastPromptId"), page)
+    entry = history_entry(page, server_url, js(page, "() => window.studio.lastPromptId"))
     assert entry["status"]["status_str"] == "success", entry["status"]
     assert image_value(page) == first
 
@@ -62,7 +51,7 @@ def test_capture_button_and_capture_on_queue(page, server_url):
     page.wait_for_function("id => window.studio.lastPromptId && window.studio.lastPromptId !== id", arg=before)
     second = image_value(page)
     assert second != first and second.startswith("webcam/")
-    entry = finished(server_url, js(page, "() => window.studio.lastPromptId"), page)
+    entry = history_entry(page, server_url, js(page, "() => window.studio.lastPromptId"))
     assert entry["status"]["status_str"] == "success", entry["status"]
     assert entry["prompt"][2]["1"]["inputs"]["image"] == second
     with urllib.request.urlopen(f"{server_url}/view?filename={second.split('/')[1].split(' ')[0]}"

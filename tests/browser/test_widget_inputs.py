@@ -4,10 +4,19 @@ fed by a wire leaves no blank row; nodes are wide enough for their labels and th
 gives back the room of its preview once it is done."""
 from __future__ import annotations
 
-import json
-import urllib.request
 
-from tests.browser.helpers import drag, drop_json, js, node_ids, point, shot, slot, wait_loaded, widget_value
+from tests.browser.helpers import (
+    drag,
+    drop_json,
+    history_entry,
+    js,
+    node_ids,
+    point,
+    shot,
+    slot,
+    wait_loaded,
+    widget_value,
+)
 from tests.browser.workflows import txt2img_ui
 
 
@@ -48,12 +57,7 @@ def test_primitive_from_a_dragged_input_configures_itself_and_queues(page, serve
     page.click("#queue-button")
     page.wait_for_function("() => window.studio.lastPromptId")
     prompt_id = js(page, "() => window.studio.lastPromptId")
-    for _ in range(600):
-        with urllib.request.urlopen(f"{server_url}/history/{prompt_id}") as response:
-            entry = json.load(response).get(prompt_id)
-        if entry:
-            break
-        page.wait_for_timeout(100)
+    entry = history_entry(page, server_url, prompt_id)
     assert entry["status"]["status_str"] == "success", entry["status"]
 
 

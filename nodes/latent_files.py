@@ -9,7 +9,7 @@ from typing import Any, Optional
 import torch
 
 from .image_nodes import input_file_fingerprint, load_image_file
-from .png_files import next_counter, split_prefix
+from .png_files import split_prefix, write_numbered
 from .registry import Node, register_node
 from .spec import Combo, NodeOutput, Output, Socket, String
 
@@ -50,17 +50,9 @@ class SaveLatent(Node):
 
     def execute(self, ctx, samples: dict, filename_prefix: str = "latents/ComfyUI") -> NodeOutput:
         folder, subfolder, name = split_prefix(ctx.folders.output, filename_prefix)
-        folder.mkdir(parents=True, exist_ok=True)
         data = latent_file_bytes(samples["samples"], ctx.prompt, ctx.extra_pnginfo)
-        counter = next_counter(folder, name, LATENT_SUFFIX)
-        while True:
-            filename = f"{name}_{counter:05}_{LATENT_SUFFIX}"
-            try:
-                with open(folder / filename, "xb") as handle:
-                    handle.write(data)
-                break
-            except FileExistsError:
-                counter += 1
+        (filename,) = write_numbered(folder, name, LATENT_SUFFIX, [lambda handle: handle.write(data)],
+                                     ctx.output_files, ctx.node_id)
         return NodeOutput((), {"latents": [{"filename": filename, "subfolder": subfolder, "type": "output"}]})
 
 

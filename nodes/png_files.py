@@ -5,7 +5,7 @@ import json
 import os
 import re
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, BinaryIO, Callable, Optional, Sequence
 
 import numpy as np
 import torch
@@ -75,46 +75,59 @@ def save_images(
     node_id: str = "",
 ) -> list[dict]:
     """Save a [B,H,W,C] batch as `{name}_{counter:05}_.png`; returns ComfyUI's image records
-    (`type` is `folder_type`, or the folder's name: output, temp).
+    (`type` is `folder_type`, or the folder's name: output, temp). See `write_numbered`."""
+    folder, subfolder, name = split_prefix(root, prefix)
+    metadata = png_metadata(prompt, extra_pnginfo)
+
+    def png_writer(image: torch.Tensor) -> Callable[[BinaryIO], None]:
+        return lambda handle: image_to_pil(image).save(handle, format="PNG", pnginfo=metadata,
+                                                        compress_level=compress_level)
+
+    names = write_numbered(folder, name, ".png", [png_writer(image) for image in images], outputs, node_id)
+    return [{"filename": filename, "subfolder": subfolder, "type": folder_type or root.name} for filename in names]
+
+
+def write_numbered(folder: Path, name: str, suffix: str, writers: Sequence[Callable[[BinaryIO], None]],
+                   outputs: Any = None, node_id: str = "") -> list[str]:
+    """Write each writer's file as `{name}_{counter:05}_{suffix}`, never over another file.
 
     Names are claimed exclusively (if one is taken meanwhile, the next counter is used) and
     each file appears whole (written aside, then renamed). With `outputs` (the prompt's
     ledger) a re-run after a crash rewrites the files it had named instead of adding more.
     """
-    folder, subfolder, name = split_prefix(root, prefix)
     folder.mkdir(parents=True, exist_ok=True)
-    metadata = png_metadata(prompt, extra_pnginfo)
-    counter = next_counter(folder, name)
-    records = []
-    for index, image in enumerate(images):
-        filename = _earlier_name(outputs, node_id, index, folder, name)
+    counter = next_counter(folder, name, suffix)
+    names = []
+    for index, write in enumerate(writers):
+        filename = _earlier_name(outputs, node_id, index, folder, name, suffix)
         claimed = filename is None
         if claimed:
-            filename, counter = _claim_name(folder, name, counter)
+            filename, counter = _claim_name(folder, name, counter, suffix)
             if outputs is not None:
                 outputs.record(node_id, index, filename)
         try:
-            _write_whole(folder / filename, image_to_pil(image), metadata, compress_level)
+            _write_whole(folder / filename, write)
         except BaseException:
             if claimed:  # no empty file left under a name nothing was written to
                 (folder / filename).unlink(missing_ok=True)
             raise
-        records.append({"filename": filename, "subfolder": subfolder, "type": folder_type or root.name})
-    return records
+        names.append(filename)
+    return names
 
 
-def _earlier_name(outputs: Any, node_id: str, index: int, folder: Path, name: str) -> Optional[str]:
-    """The file this image got in an earlier, interrupted run of the same prompt."""
+def _earlier_name(outputs: Any, node_id: str, index: int, folder: Path, name: str, suffix: str) -> Optional[str]:
+    """The file this output got in an earlier, interrupted run of the same prompt."""
     earlier = outputs.previous(node_id, index) if outputs is not None else None
-    if earlier and "/" not in earlier and earlier.startswith(f"{name}_") and (folder / earlier).is_file():
+    if (earlier and "/" not in earlier and earlier.startswith(f"{name}_") and earlier.endswith(suffix)
+            and (folder / earlier).is_file()):
         return earlier
     return None
 
 
-def _claim_name(folder: Path, name: str, counter: int) -> tuple[str, int]:
-    """Create `{name}_{counter}_.png` empty and exclusively; returns it and the next counter."""
+def _claim_name(folder: Path, name: str, counter: int, suffix: str) -> tuple[str, int]:
+    """Create `{name}_{counter}_{suffix}` empty and exclusively; returns it and the next counter."""
     while True:
-        filename = f"{name}_{counter:05}_.png"
+        filename = f"{name}_{counter:05}_{suffix}"
         try:
             with open(folder / filename, "xb"):
                 return filename, counter + 1
@@ -122,11 +135,11 @@ def _claim_name(folder: Path, name: str, counter: int) -> tuple[str, int]:
             counter += 1
 
 
-def _write_whole(path: Path, picture: Image.Image, metadata: PngInfo, compress_level: int) -> None:
+def _write_whole(path: Path, write: Callable[[BinaryIO], None]) -> None:
     partial = path.with_name(f".{path.name}.partial")
     try:
         with open(partial, "wb") as handle:
-            picture.save(handle, format="PNG", pnginfo=metadata, compress_level=compress_level)
+            write(handle)
         os.replace(partial, path)
     finally:
         partial.unlink(missing_ok=True)

@@ -43,6 +43,19 @@ def test_a_rerun_of_the_same_prompt_rewrites_its_own_files(tmp_path):
     assert ledger.for_prompt("p1").previous("2", 0) is None
 
 
+def test_a_rerun_rewrites_its_saved_latent_too(tmp_path):
+    folders = Folders.under(tmp_path)
+    ledger = OutputLedger(tmp_path / "outputs.sqlite3")
+    prompt = {"1": {"class_type": "EmptyLatentImage", "inputs": {"width": 64, "height": 64, "batch_size": 1}},
+              "2": {"class_type": "SaveLatent", "inputs": {"samples": ["1", 0], "filename_prefix": "run/lat"}}}
+    for _ in range(2):  # the second run is the re-run after a crash
+        result = Executor(folders, registry=REGISTRY).run(prompt, prompt_id="p1", output_files=ledger.for_prompt("p1"))
+    assert saved(folders) == ["lat_00001_.latent"]
+    assert result.outputs["2"]["latents"][0]["filename"] == "lat_00001_.latent"
+    Executor(folders, registry=REGISTRY).run(prompt, prompt_id="p2", output_files=ledger.for_prompt("p2"))
+    assert saved(folders) == ["lat_00001_.latent", "lat_00002_.latent"]
+
+
 def test_a_lost_file_is_written_under_a_new_name(tmp_path):
     folders = Folders.under(tmp_path)
     ledger = OutputLedger(tmp_path / "outputs.sqlite3")

@@ -53,30 +53,26 @@ class GaussianNoiseSampler:
     def __init__(self, like: torch.Tensor, seed: int) -> None:
         self.shape = tuple(like.shape)
         self.device, self.dtype = like.device, like.dtype
-        offset = 1 if like.device.type == "cpu" else 0
         self.generator = torch.Generator(device=like.device)
-        self.generator.manual_seed((int(seed) + offset) % SEED_SPAN)
+        self._start(int(seed), on_cpu=like.device.type == "cpu")
+
+    def _start(self, seed: int, on_cpu: bool) -> None:
+        self.generator.manual_seed((seed + 1 if on_cpu else seed) % SEED_SPAN)
 
     def __call__(self, sigma: float = 0.0, sigma_next: float = 0.0) -> torch.Tensor:
         return torch.randn(self.shape, generator=self.generator, dtype=self.dtype, device=self.device)
 
 
-class ContinuedNoiseSampler:
+class ContinuedNoiseSampler(GaussianNoiseSampler):
     """Draws that go on from torch's global generator where ComfyUI's starting noise left
     it: what its samplers that call torch.randn_like get (SamplerLCMUpscale). On the CPU
     that stream is seeded with the seed and has already given the starting noise (one
     draw of the latent's shape); on a GPU the device's own stream starts at the seed."""
 
-    def __init__(self, like: torch.Tensor, seed: int) -> None:
-        self.shape = tuple(like.shape)
-        self.device, self.dtype = like.device, like.dtype
-        self.generator = torch.Generator(device=like.device)
-        self.generator.manual_seed(int(seed) % SEED_SPAN)
-        if like.device.type == "cpu":
+    def _start(self, seed: int, on_cpu: bool) -> None:
+        self.generator.manual_seed(seed % SEED_SPAN)
+        if on_cpu:
             torch.randn(self.shape, generator=self.generator, dtype=torch.float32)
-
-    def __call__(self, sigma: float = 0.0, sigma_next: float = 0.0) -> torch.Tensor:
-        return torch.randn(self.shape, generator=self.generator, dtype=self.dtype, device=self.device)
 
 
 class BrownianNoiseSampler:
@@ -95,12 +91,11 @@ class BrownianNoiseSampler:
 
         self.device, self.dtype = like.device, like.dtype
         self.shape = tuple(like.shape)
-        tree_device = torch.device("cpu") if cpu else like.device
+        self._tree_device = torch.device("cpu") if cpu else like.device
         low, high = sorted((float(sigma_min), float(sigma_max)))
         if low == high:
             high = low + 1e-6 * max(abs(low), 1.0)
-        self._tree_device = tree_device
-        w0 = torch.zeros(self.shape, dtype=like.dtype, device=tree_device)
+        w0 = torch.zeros(self.shape, dtype=like.dtype, device=self._tree_device)
         self._tree = torchsde.BrownianTree(self._time(low), w0, self._time(high), entropy=int(seed) % SEED_SPAN)
         # The tree resolves times to 1e-6 (torchsde's default tolerance) and clamps queries
         # to its span; clamping to the same rounded span first keeps its warnings quiet.

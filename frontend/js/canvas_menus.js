@@ -7,6 +7,7 @@ import { MODE_BYPASS, MODE_MUTED } from "./graph.js";
 import { categoryName, inputName, nodeName, t } from "./i18n.js";
 import { imageMenuItems } from "./node_images.js";
 import { maskTarget, openMaskEditor } from "./mask_editor.js";
+import { isValueWidget } from "./schema.js";
 
 export function addNodeItems(app, gx, gy) {
   const tree = app.schema.byCategory();
@@ -51,9 +52,9 @@ export function nodeMenu(app, node, interaction) {
     { label: t("Group selected (Ctrl+G)"), action: () => app.groupSelection() },
     { label: t(sel.every((n) => n.flags?.pinned) ? "Unpin" : "Pin (P)"), action: () => runCommand(app, "Comfy.Canvas.ToggleSelected.Pin") },
     ...arrangeItems(app, sel),
-    ...(node.widgets.some((w) => !["CONTROL", "UPLOAD", "BUTTON"].includes(w.type)) ? [{
+    ...(node.widgets.some(isValueWidget) ? [{
       label: t("Widget inputs"),
-      submenu: () => node.widgets.filter((w) => !["CONTROL", "UPLOAD", "BUTTON"].includes(w.type)).map((w) => ({
+      submenu: () => node.widgets.filter(isValueWidget).map((w) => ({
         label: `${t(node.inputs.some((i) => i.widget?.name === w.name) ? "Convert input to widget" : "Convert to input")}: ${inputName(node.type, w.name)}`,
         action: () => app.toggleWidgetInput(node, w),
       })),

@@ -2,6 +2,7 @@
 
 import { MODE_BYPASS, MODE_MUTED, typesCompatible } from "./graph.js";
 import { fitSize, TITLE_H } from "./layout.js";
+import { isValueWidget } from "./schema.js";
 
 const MAX_HOPS = 100000;
 
@@ -53,7 +54,7 @@ export function graphToApi(graph) {
       if (values && !Array.isArray(values) && typeof values === "object") Object.assign(inputs, values);
     }
     for (const w of node.widgets) {
-      if (w.type === "CONTROL" || w.type === "UPLOAD" || w.type === "BUTTON") continue;
+      if (!isValueWidget(w)) continue;
       if (linked.has(w.name)) { inputs[w.name] = linked.get(w.name); continue; }
       inputs[w.name] = Array.isArray(w.value) ? { __value__: w.value } : w.value;
     }

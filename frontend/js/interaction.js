@@ -9,6 +9,7 @@ import { promptText, closeEditor } from "./overlay.js";
 import { nodeMenu, canvasMenu, groupMenu, linkMenu } from "./canvas_menus.js";
 import { openImageAt } from "./node_images.js";
 import { typesCompatible } from "./graph.js";
+import { isValueWidget } from "./schema.js";
 import { t } from "./i18n.js";
 import { installKeybindings } from "./keybindings.js";
 import { linkReleased } from "./link_release.js";
@@ -268,7 +269,7 @@ export class Interaction {
   /** A wire dropped on a widget: the widget becomes an input fed by that wire (as in ComfyUI). */
   wireToWidget(link, node, w) {
     const { app } = this;
-    if (!w || ["CONTROL", "UPLOAD", "BUTTON"].includes(w.type) || !typesCompatible(link.type, w.type)) return null;
+    if (!w || !isValueWidget(w) || !typesCompatible(link.type, w.type)) return null;
     const had = node.inputs.length;
     const slot = app.widgetInput(node, w);
     const made = app.graph.connect(link.node, link.slot, node, slot);

@@ -219,11 +219,16 @@ class App {
     const up = node.widgets.find((x) => x.type === "UPLOAD");
     const target = up && node.widgets.find((x) => x.name === up.options.target);
     if (!target?.value) { node.thumbnail = null; return; }
+    this.showThumbnail(node, { filename: String(target.value), type: "input" }).dataset.value = String(target.value);
+  }
+
+  /** Show a file from a server folder as the node's picture; the node fits it once loaded. */
+  showThumbnail(node, file) {
     const img = new Image();
     img.onload = () => { fitSize(node); this.redraw(); };
-    img.src = this.api.viewUrl({ filename: String(target.value), type: "input" });
-    img.dataset.value = String(target.value);
+    img.src = this.api.viewUrl(file);
     node.thumbnail = img;
+    return img;
   }
 
   /** A node's button widget: Webcam Capture's capture (the only one so far). */

@@ -5,6 +5,11 @@ import { hideGrowingTails, revealNamed } from "./growing_inputs.js";
 
 const WIDGET_TYPES = new Set(["INT", "FLOAT", "STRING", "BOOLEAN", "COMBO"]);
 export const CONTROL_VALUES = ["fixed", "increment", "decrement", "randomize"];
+const HELPER_WIDGETS = new Set(["CONTROL", "UPLOAD", "BUTTON"]); // the editor's own, not node inputs
+
+/** Whether a widget holds one of the node's input values (the seed's control, the upload
+ * and button widgets only help set one). */
+export function isValueWidget(w) { return !HELPER_WIDGETS.has(w.type); }
 
 /** The frontend-only pass-through node. */
 export const REROUTE = {

@@ -3,8 +3,6 @@
 // The node's capture button takes one now; at Queue, nodes with capture_on_queue take a
 // fresh one first.
 
-import { fitSize } from "./layout.js";
-
 let stream = null;
 
 async function camera() {
@@ -37,10 +35,7 @@ export async function captureInto(app, node) {
   const file = new File([blob], `${Date.now()}.png`, { type: "image/png" });
   const r = await app.api.uploadImage(file, { type: "temp", subfolder: "webcam" });
   widget(node, "image").value = `${r.subfolder ? r.subfolder + "/" : ""}${r.name} [temp]`;
-  const img = new Image();
-  img.onload = () => { fitSize(node); app.redraw(); };
-  img.src = app.api.viewUrl({ filename: r.name, subfolder: r.subfolder, type: r.type || "temp" });
-  node.thumbnail = img;
+  app.showThumbnail(node, { filename: r.name, subfolder: r.subfolder, type: r.type || "temp" });
   app.graph.changed();
 }
 

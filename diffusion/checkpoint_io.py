@@ -55,8 +55,9 @@ def _read_pickle(path: Path) -> dict[str, torch.Tensor]:
         ) from exc
     except Exception as exc:
         raise ValueError(f"cannot read checkpoint {path.name}: {exc}") from exc
-    if isinstance(data, dict) and isinstance(data.get("state_dict"), dict):
-        data = data["state_dict"]
+    for wrapper in ("state_dict", "adapter"):  # Lightning checkpoints; T2I-Adapter files
+        if isinstance(data, dict) and isinstance(data.get(wrapper), dict):
+            data = data[wrapper]
     if not isinstance(data, dict):
         raise ValueError(f"checkpoint {path.name} holds a {type(data).__name__}, not a state dict")
     tensors = {k: v for k, v in data.items() if isinstance(k, str) and isinstance(v, torch.Tensor)}

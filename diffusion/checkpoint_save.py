@@ -32,6 +32,7 @@ CHECKPOINT_CLIP_PREFIXES = {
     ("l",): {"l": ("cond_stage_model.transformer.", False)},
     ("h",): {"h": ("cond_stage_model.model.", True)},
     ("l", "g"): {"l": ("conditioner.embedders.0.transformer.", False), "g": ("conditioner.embedders.1.model.", True)},
+    ("g",): {"g": ("conditioner.embedders.0.model.", True)},  # SDXL's refiner
 }
 VAE_PREFIX = "first_stage_model."
 PREDICT_KEYS = {PredictionType.EPSILON: "epsilon", PredictionType.V_PREDICTION: "v"}
@@ -123,7 +124,9 @@ def checkpoint_metadata(model: "DiffusionModel", title: str, prompt: Optional[di
     """ComfyUI's checkpoint metadata: the model spec for SDXL, the prediction type, the prompt."""
     metadata: dict[str, str] = {}
     if model.family == ModelFamily.SDXL:
-        metadata.update({"modelspec.architecture": "stable-diffusion-xl-v1-base",
+        architecture = "stable-diffusion-xl-v1-refiner" if getattr(model, "is_sdxl_refiner", False) \
+            else "stable-diffusion-xl-v1-base"
+        metadata.update({"modelspec.architecture": architecture,
                          "modelspec.sai_model_spec": "1.0.0", "modelspec.implementation": "sgm",
                          "modelspec.title": title})
     predict_key = PREDICT_KEYS.get(PredictionType(model.prediction_type))

@@ -21,7 +21,17 @@ import torch
 
 from . import convert
 from .checkpoint_io import read_state_dict
-from .families import UNET_PREFIX, StateDict, adm_channels, context_width, describe_keys, detect_prediction_type
+from .families import (
+    SDXL_REFINER_SIZE_IDS,
+    SDXL_SIZE_IDS,
+    UNET_PREFIX,
+    StateDict,
+    adm_channels,
+    context_width,
+    describe_keys,
+    detect_prediction_type,
+    sdxl_size_ids,
+)
 from .loader import _clip_model, _resolve, _unet_from_single_file, hub_off, instantiate
 from .model import DiffusionModel
 from .types import ModelFamily, PredictionType
@@ -70,7 +80,7 @@ def load_unet(path: PathLike, *, device: Optional[torch.device] = None, dtype: O
     family = unet_family(sd)
     pred = detect_prediction_type(sd, prediction_type)
     unet = _unet_from_single_file(sd, family, dtype).to(device)
-    return DiffusionModel(unet, family, pred, device, dtype)
+    return DiffusionModel(unet, family, pred, device, dtype, size_ids=sdxl_size_ids(sd, context_width(sd)))
 
 
 def _diffusers_unet(path: Path, sd: Optional[StateDict], device: torch.device, dtype: torch.dtype,
@@ -83,12 +93,18 @@ def _diffusers_unet(path: Path, sd: Optional[StateDict], device: torch.device, d
         unet = UNet2DConditionModel.from_pretrained(str(folder), local_files_only=True, torch_dtype=dtype)
     else:
         unet = instantiate(lambda: UNet2DConditionModel.from_config(config), dict(sd), dtype, "UNet")
+    size_ids = SDXL_SIZE_IDS
     if config.get("addition_embed_type") == "text_time":
         family = ModelFamily.SDXL
+        refiner_adm = config.get("cross_attention_dim", 0) + SDXL_REFINER_SIZE_IDS * config["addition_time_embed_dim"]
+        if config.get("projection_class_embeddings_input_dim") == refiner_adm:
+            size_ids = SDXL_REFINER_SIZE_IDS
     else:
         family = ModelFamily.SD2 if config.get("cross_attention_dim") == SD2_CONTEXT else ModelFamily.SD1
-    pred = PredictionType(prediction_type or PredictionType.EPSILON)
-    return DiffusionModel(unet.to(device).eval().requires_grad_(False), family, pred, device, dtype)
+    x4 = config.get("num_class_embeds") is not None and config.get("in_channels") == 7
+    pred = PredictionType(prediction_type or (PredictionType.V_PREDICTION if x4 else PredictionType.EPSILON))
+    return DiffusionModel(unet.to(device).eval().requires_grad_(False), family, pred, device, dtype,
+                          size_ids=size_ids)
 
 
 # -- text encoders ---------------------------------------------------------------------------

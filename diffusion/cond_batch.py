@@ -47,6 +47,24 @@ def to_batch(t: torch.Tensor, batch: int) -> torch.Tensor:
     raise ValueError(f"conditioning batch {t.shape[0]} does not divide latent batch {batch}")
 
 
+def resize_batch(t: torch.Tensor, batch: int) -> torch.Tensor:
+    """`batch` rows picked evenly from t's (ComfyUI's rule: 2 rows for 4 give 0, 0, 1, 1)."""
+    have = t.shape[0]
+    if have == batch:
+        return t
+    if batch <= 1:
+        return t[:batch]
+    if have == 1:
+        return t.expand(batch, *t.shape[1:]).contiguous()
+    if batch < have:
+        scale = (have - 1) / (batch - 1)
+        rows = [min(round(i * scale), have - 1) for i in range(batch)]
+    else:
+        scale = have / batch
+        rows = [min(math.floor((i + 0.5) * scale), have - 1) for i in range(batch)]
+    return t[rows]
+
+
 def _pooled_key(e: CondEntry) -> Optional[int]:
     return None if e.pooled is None else int(e.pooled.shape[-1])
 
@@ -81,6 +99,13 @@ def average(preds: list[torch.Tensor], entries: Sequence[CondEntry]) -> torch.Te
     return sum(p * (e.strength / total) for p, e in zip(preds, entries))  # type: ignore[return-value]
 
 
+def size_inputs(entry: CondEntry, latent_size: tuple[int, int]) -> dict:
+    """An entry's SDXL size conditioning with ComfyUI's defaults filled in: the full latent's
+    size in pixels (not a region's), and the guider's name for the entry's list."""
+    height, width = latent_size
+    return {"height": height * 8, "width": width * 8, **(entry.size or {}), "prompt_type": entry.prompt_type}
+
+
 class ConditionPredictor:
     """Runs the model for conditioning lists; `unet_call(x, sigma, c, kinds, step)` is the
     one UNet evaluation in sigma form (the denoiser's, through the model's wrapper)."""
@@ -93,6 +118,7 @@ class ConditionPredictor:
         self.unet_calls = 0
         self._ranges: dict[int, tuple[float, float]] = {}
         self._regions: dict[tuple, Region] = {}
+        self._features: dict[tuple, list] = {}  # T2I-Adapter features, once per sampling
 
     def predict(self, x: torch.Tensor, step_: Step, lists: Sequence[Sequence[CondEntry]],
                 kinds: Sequence[int]) -> list[torch.Tensor]:
@@ -139,8 +165,9 @@ class ConditionPredictor:
             control = self._control(first.control, x, step_, n, window)
             if control:
                 c["control"] = control
-        if first.size is not None:
-            c["size_cond"] = first.size
+        c["size_cond"] = [size_inputs(e, step_.latent_size) for e in entries]
+        if first.noise_augmentation:
+            c["noise_augmentation"] = first.noise_augmentation
         if first.unclip is not None:
             c["unclip"] = first.unclip
         if first.gligen is not None:
@@ -161,12 +188,33 @@ class ConditionPredictor:
             end = self.percent_to_sigma(link.end_percent)
             if not end <= step_.now <= start or link.strength == 0.0:
                 continue
+            if getattr(link.control_net, "is_adapter", False):
+                out.append((link.control_net, self._adapter_features(link, x.shape[0], step_, n, window), link.strength))
+                continue
             pixels = hint_for(link.image, full_h * 8, full_w * 8, x.shape[0])
             if window is not None:
                 ys, xs = window
                 pixels = pixels[..., ys.start * 8:ys.stop * 8, xs.start * 8:xs.stop * 8]
             out.append((link.control_net, pixels.repeat(n, 1, 1, 1), link.strength))
         return out
+
+    def _adapter_features(self, link: Any, batch: int, step_: Step, n: int, window) -> list:
+        """A T2I-Adapter's (input block, feature) pairs for this call's rows: computed once per
+        sampling from the hint (at the latent's size rounded up to the adapter's cells)."""
+        from diffusion.controlnet import hint_for
+
+        key = (id(link), batch, n, None if window is None else (window[0].start, window[0].stop,
+                                                                window[1].start, window[1].stop))
+        found = self._features.get(key)
+        if found is None:
+            net = link.control_net
+            height, width = net.hint_size(step_.latent_size[0] * 8, step_.latent_size[1] * 8)
+            pixels = hint_for(link.image, height, width, batch)
+            if window is not None:
+                ys, xs = window
+                pixels = pixels[..., ys.start * 8:ys.stop * 8, xs.start * 8:xs.stop * 8]
+            found = self._features[key] = [(block, f.repeat(n, 1, 1, 1)) for block, f in net.features(pixels)]
+        return found
 
     # -- areas, masks and timestep ranges ------------------------------------------------
 

@@ -38,6 +38,8 @@ class CondExtras(TypedDict, total=False):
     target_height: int
     aesthetic_score: float
     unclip_conditioning: list  # [{"clip_vision_output", "strength", "noise_augmentation"}]
+    concat_image: torch.Tensor  # the x4 upscaler's low-resolution image [B,3,h,w] in -1..1
+    noise_augmentation: float  # ...and how far it is noised (0..1 of its noise levels)
     gligen: tuple  # ("position", model, [(embedding, h, w, y, x), ...])
 
 
@@ -66,6 +68,9 @@ class CondEntry:
     size: Optional[dict] = None  # the SIZE_KEYS given (and aesthetic_score), or None
     unclip: Optional[list] = None
     gligen: Optional[tuple] = None
+    low_res_image: Optional[torch.Tensor] = None
+    noise_augmentation: float = 0.0
+    prompt_type: str = "positive"  # the guider's name for the list: "negative" picks SDXL refiner defaults
 
     @property
     def is_regional(self) -> bool:
@@ -75,9 +80,9 @@ class CondEntry:
 
     @property
     def model_inputs_key(self) -> tuple:
-        """Entries with different extra model inputs cannot share one UNet call."""
-        return (id(self.control), id(self.unclip), id(self.gligen),
-                None if self.size is None else tuple(sorted(self.size.items())))
+        """Entries with different extra model inputs cannot share one UNet call (SDXL's sizes
+        go per row, so they may differ)."""
+        return (id(self.control), id(self.unclip), id(self.gligen), self.noise_augmentation)
 
 
 def _size(extras: dict) -> Optional[dict]:
@@ -85,8 +90,9 @@ def _size(extras: dict) -> Optional[dict]:
     return found or None
 
 
-def parse_conditioning(cond: Conditioning) -> list[CondEntry]:
-    """ComfyUI's [[embedding, extras], ...] into entries."""
+def parse_conditioning(cond: Conditioning, prompt_type: str = "positive") -> list[CondEntry]:
+    """ComfyUI's [[embedding, extras], ...] into entries; `prompt_type` is the guider's name
+    for the list ("positive", "negative", ...)."""
     out = []
     for item in cond or []:
         emb = item[0]
@@ -106,5 +112,7 @@ def parse_conditioning(cond: Conditioning) -> list[CondEntry]:
             concat_image=extras.get("concat_latent_image"), concat_mask=extras.get("concat_mask"),
             control=extras.get("control"), size=_size(extras),
             unclip=extras.get("unclip_conditioning"), gligen=extras.get("gligen"),
+            low_res_image=extras.get("concat_image"),
+            noise_augmentation=float(extras.get("noise_augmentation", 0.0)), prompt_type=prompt_type,
         ))
     return out

@@ -21,6 +21,7 @@ import torch.nn.functional as F
 from . import convert
 from .checkpoint_io import read_state_dict
 from .families import UNET_PREFIX, StateDict, describe_keys
+from .t2i_adapter import is_t2i_adapter, load_t2i_adapter
 from .types import ModelFamily
 
 LDM_PREFIX = "control_model."
@@ -125,9 +126,10 @@ def add_base_weights(sd: StateDict, base: Any) -> dict[str, torch.Tensor]:
 
 def load_controlnet(
     path: Union[str, os.PathLike], device: torch.device, dtype: torch.dtype, base: Any = None
-) -> "ControlNet":
+) -> Any:
     """A ControlNet from a diffusers folder, a diffusers-layout file or an original-layout
-    file; a "difference" ControlNet needs the MODEL it was made against (`base`)."""
+    file; a "difference" ControlNet needs the MODEL it was made against (`base`). A
+    T2I-Adapter file gives a T2IAdapter (diffusion/t2i_adapter.py), as in ComfyUI's loader."""
     from diffusers import ControlNetModel
     from diffusers.loaders.single_file_utils import convert_controlnet_checkpoint
 
@@ -146,6 +148,8 @@ def load_controlnet(
         sd = add_base_weights(sd, base)
     if any(k.startswith(LDM_PREFIX) for k in sd):
         sd = convert.strip_prefix(sd, LDM_PREFIX)
+    if is_t2i_adapter(sd):
+        return load_t2i_adapter(sd, device, dtype, path.name)
     if "input_hint_block.0.weight" in sd:
         config = _ldm_config(sd)
         weights = convert_controlnet_checkpoint(dict(sd), dict(config))
@@ -158,7 +162,7 @@ def load_controlnet(
         config = _read_config(beside) if beside.is_file() else _diffusers_config(sd)
         weights = dict(sd)
     else:
-        raise ValueError(f"{path.name} is not a ControlNet (found {describe_keys(sd)})")
+        raise ValueError(f"{path.name} is not a ControlNet or T2I-Adapter (found {describe_keys(sd)})")
     module = instantiate(lambda: ControlNetModel.from_config(config), weights, dtype, "ControlNet")
     return ControlNet(module.to(device), device, dtype)
 

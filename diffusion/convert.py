@@ -22,6 +22,7 @@ from .types import ModelFamily
 CONFIG_DIR = Path(__file__).parent / "configs"
 SD1_UNET_HEADS = 8  # SD1 attention uses 8 heads whatever the width
 HEAD_CHANNELS = 64  # SD2/SDXL UNets and every CLIP use heads of 64 channels
+X4_UPSCALER_HEADS = 8  # the x4 upscaler's UNet: 8 heads at every width
 
 
 def load_base_config(family: ModelFamily, part: str) -> dict[str, Any]:
@@ -71,7 +72,7 @@ def ldm_unet_params(unet: StateDict) -> dict[str, Any]:
     if (n_input + 1) % levels:
         raise ValueError(f"unrecognised UNet layout: {n_input} input blocks over {levels} levels")
     res_blocks = (n_input + 1) // levels - 1
-    channel_mult, attention_res, depth = [], [], []
+    channel_mult, attention_res, depth, cross_only = [], [], [], []
     for level in range(levels):
         first = 1 + level * (res_blocks + 1)
         width = int(_need(unet, f"input_blocks.{first}.0.out_layers.3.weight", "UNet block width").shape[0])
@@ -80,6 +81,10 @@ def ldm_unet_params(unet: StateDict) -> dict[str, Any]:
         if blocks:
             attention_res.append(2**level)
         depth.append(len(blocks))
+        # A block whose first attention reads the text instead of its own features (the x4
+        # upscaler's); where both are as wide the weights cannot tell, and it is self-attention.
+        attn1 = unet.get(f"input_blocks.{first}.1.transformer_blocks.0.attn1.to_k.weight")
+        cross_only.append(attn1 is not None and int(attn1.shape[1]) != width)
     mid_depth = len(_indices(unet, r"middle_block\.1\.transformer_blocks\.(\d+)\."))
     to_k = [v for k, v in unet.items() if k.endswith("attn2.to_k.weight")]
     proj_in = [v for k, v in unet.items() if k.endswith(".1.proj_in.weight")]
@@ -101,14 +106,20 @@ def ldm_unet_params(unet: StateDict) -> dict[str, Any]:
     if "label_emb.0.0.weight" in unet:
         params["num_classes"] = "sequential"
         params["adm_in_channels"] = int(unet["label_emb.0.0.weight"].shape[1])
+    elif "label_emb.weight" in unet:  # a class table: the x4 upscaler's noise level
+        params["num_classes"] = int(unet["label_emb.weight"].shape[0])
+    if any(cross_only):
+        params["disable_self_attentions"] = cross_only
     return params
 
 
-def unet_config(sd: StateDict, family: ModelFamily, pooled_dim: Optional[int] = None) -> dict[str, Any]:
+def unet_config(sd: StateDict, family: ModelFamily, pooled_dim: Optional[int] = None,
+                size_ids: int = 6) -> dict[str, Any]:
     """The diffusers UNet2DConditionModel config of an original-layout checkpoint.
 
     `pooled_dim` is the width of SDXL's pooled text embedding (OpenCLIP-G projection);
-    the rest of SDXL's ADM input is 6 sinusoidal time-id embeddings."""
+    the rest of SDXL's ADM input is `size_ids` sinusoidal embeddings (6 sizes for the base
+    model, 4 sizes and the aesthetic score for the refiner)."""
     from diffusers.loaders.single_file_utils import create_unet_diffusers_config_from_ldm
 
     params = ldm_unet_params(strip_prefix(sd, UNET_PREFIX))
@@ -127,6 +138,8 @@ def unet_config(sd: StateDict, family: ModelFamily, pooled_dim: Optional[int] = 
         derived.pop(key, None)
     config.update(derived)
     config["attention_head_dim"] = unet_heads(family, config["block_out_channels"])
+    if isinstance(params.get("num_classes"), int):
+        config["attention_head_dim"] = X4_UPSCALER_HEADS
     # Levels without attention take depth 1 as in diffusers' configs, except the last,
     # whose depth diffusers also uses for the middle block.
     depth = [d or 1 for d in params["transformer_depth"]]
@@ -139,12 +152,12 @@ def unet_config(sd: StateDict, family: ModelFamily, pooled_dim: Optional[int] = 
         adm = params.get("adm_in_channels")
         if adm is None:
             raise ValueError("SDXL UNet without label_emb (the pooled-text + size embedding)")
-        pooled = pooled_dim if pooled_dim is not None else adm - 6 * base["addition_time_embed_dim"]
-        if (adm - pooled) % 6 or adm <= pooled:
-            raise ValueError(f"SDXL label_emb input {adm} does not fit pooled width {pooled} + 6 time ids")
+        pooled = pooled_dim if pooled_dim is not None else adm - size_ids * base["addition_time_embed_dim"]
+        if (adm - pooled) % size_ids or adm <= pooled:
+            raise ValueError(f"SDXL label_emb input {adm} does not fit pooled width {pooled} + {size_ids} time ids")
         config.update(
             addition_embed_type="text_time",
-            addition_time_embed_dim=(adm - pooled) // 6,
+            addition_time_embed_dim=(adm - pooled) // size_ids,
             projection_class_embeddings_input_dim=adm,
         )
     else:

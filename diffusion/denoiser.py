@@ -35,6 +35,17 @@ def sampling_of(model: UNetLike) -> ModelSampling:
     return ModelSampling(model.alphas_cumprod, model.prediction_type)
 
 
+def _keywords(fn: Callable) -> Optional[frozenset]:
+    """The keyword inputs a model's apply_model takes (None: any). A model following only the
+    UNetLike protocol is not handed the inputs of families it does not implement."""
+    import inspect
+
+    params = inspect.signature(fn).parameters
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+        return None
+    return frozenset(params)
+
+
 class Denoiser:
     """D(x, sigma) for one model and guider. `concat` feeds an inpainting (or instruct-pix2pix)
     UNet its extra input channels for an entry."""
@@ -47,6 +58,7 @@ class Denoiser:
         self.sigmas = self.sampling.sigmas
         self.round_timesteps = self.sampling.discrete and bool(getattr(model, "discrete_timesteps", False))
         self.predictor = ConditionPredictor(self._unet_call, self.sampling.percent_to_sigma, concat)
+        self._takes = _keywords(model.apply_model)
 
     @property
     def unet_calls(self) -> int:
@@ -73,7 +85,8 @@ class Denoiser:
             x_in = torch.cat([x_in, c_concat.to(x_in)], dim=1)
         known_sigma, known_t = known
         t = known_t if sigma is known_sigma else self.timestep(sigma).to(x.device)
-        inputs = {key: value for key, value in extra.items() if value is not None}
+        inputs = {key: value for key, value in extra.items()
+                  if value is not None and (self._takes is None or key in self._takes)}
         if control:
             inputs["control"] = control
         with step(StepState(sigma.detach().cpu(), self.sigmas, kinds)):

@@ -51,6 +51,8 @@ def unet_ldm_names(unet) -> dict[str, str]:
     prefixes = {"time_embedding.linear_1.": "time_embed.0.", "time_embedding.linear_2.": "time_embed.2.",
                 "conv_in.": "input_blocks.0.0.", "conv_norm_out.": "out.0.", "conv_out.": "out.2.",
                 "add_embedding.linear_1.": "label_emb.0.0.", "add_embedding.linear_2.": "label_emb.0.2.",
+                "class_embedding.linear_1.": "label_emb.0.0.", "class_embedding.linear_2.": "label_emb.0.2.",
+                "class_embedding.": "label_emb.",
                 "mid_block.resnets.0.": "middle_block.0.", "mid_block.attentions.0.": "middle_block.1.",
                 "mid_block.resnets.1.": "middle_block.2."}
     resnets = ["mid_block.resnets.0.", "mid_block.resnets.1."]
@@ -156,6 +158,8 @@ def original_state_dict(parts: dict[str, Any], family: ModelFamily, v_pred: bool
         sd.update(clip_to_original(parts["text_encoder"], "cond_stage_model.transformer."))
     elif family == ModelFamily.SD2:
         sd.update(open_clip_to_original(parts["text_encoder"], "cond_stage_model.model.", gen))
+    elif "text_encoder" not in parts:  # SDXL's refiner: OpenCLIP-G alone, first in the list
+        sd.update(open_clip_to_original(parts["text_encoder_2"], "conditioner.embedders.0.model.", gen))
     else:
         sd.update(clip_to_original(parts["text_encoder"], "conditioner.embedders.0.transformer."))
         sd.update(open_clip_to_original(parts["text_encoder_2"], "conditioner.embedders.1.model.", gen))

@@ -25,8 +25,10 @@ class Guide:
     """Base: the parsed conditionings (every list, for the inputs they bring) and the mix."""
 
     def __init__(self, model: Any, lists: Sequence[Conditioning], cfg: float,
-                 positive: Conditioning, negative: Conditioning) -> None:
-        self.lists = [parse_conditioning(c) for c in lists]
+                 positive: Conditioning, negative: Conditioning,
+                 names: Sequence[str] = ("positive", "negative")) -> None:
+        names = list(names) + ["positive"] * (len(lists) - len(names))
+        self.lists = [parse_conditioning(c, name) for c, name in zip(lists, names)]
         if not self.lists or not self.lists[0]:
             raise ValueError("positive conditioning is empty")
         self.guidance = Guidance(model, cfg, positive, negative)
@@ -81,7 +83,8 @@ class DualCFGGuide(Guide):
 
     def __init__(self, model: Any, cond1: Conditioning, cond2: Conditioning, negative: Conditioning,
                  cfg_conds: float, cfg_cond2_negative: float, nested: bool = False) -> None:
-        super().__init__(model, [cond1, cond2, negative or []], cfg_conds, cond1, negative)
+        super().__init__(model, [cond1, cond2, negative or []], cfg_conds, cond1, negative,
+                         names=("positive", "middle", "negative"))
         self.cfg1, self.cfg2, self.nested = float(cfg_conds), float(cfg_cond2_negative), nested
 
     def __call__(self, predict: Predict, x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
@@ -121,7 +124,8 @@ class PerpNegGuide(Guide):
 
     def __init__(self, model: Any, positive: Conditioning, negative: Conditioning, empty: Conditioning,
                  cfg: float, neg_scale: float) -> None:
-        super().__init__(model, [positive, negative or [], empty], cfg, positive, negative)
+        super().__init__(model, [positive, negative or [], empty], cfg, positive, negative,
+                         names=("positive", "negative", "empty_negative_prompt"))
         self.cfg, self.neg_scale = float(cfg), float(neg_scale)
 
     def __call__(self, predict: Predict, x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:

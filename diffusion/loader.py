@@ -24,11 +24,15 @@ from .families import (
     SD2_CLIP_PREFIX,
     SDXL_CLIP_G_PREFIX,
     SDXL_CLIP_L_PREFIX,
+    SDXL_REFINER_CLIP_G_PREFIX,
     VAE_PREFIX,
     StateDict,
+    context_width,
     describe_keys,
     detect_family,
     detect_prediction_type,
+    is_sdxl_refiner,
+    sdxl_size_ids,
 )
 from .model import DiffusionModel
 from .types import ModelFamily, PredictionType
@@ -115,8 +119,9 @@ def _rebuild_meta_buffers(module: torch.nn.Module, what: str) -> None:
 def _unet_from_single_file(sd: StateDict, family: ModelFamily, dtype: torch.dtype) -> torch.nn.Module:
     from diffusers import UNet2DConditionModel
 
-    proj = sd.get(SDXL_CLIP_G_PREFIX + "text_projection")
-    config = convert.unet_config(sd, family, pooled_dim=None if proj is None else int(proj.shape[1]))
+    proj = sd.get(SDXL_CLIP_G_PREFIX + "text_projection", sd.get(SDXL_REFINER_CLIP_G_PREFIX + "text_projection"))
+    config = convert.unet_config(sd, family, pooled_dim=None if proj is None else int(proj.shape[1]),
+                                 size_ids=sdxl_size_ids(sd, context_width(sd)))
     weights = convert.convert_unet(sd, config)
     return instantiate(lambda: UNet2DConditionModel.from_config(config), weights, dtype, "UNet")
 
@@ -169,6 +174,9 @@ def build_text_encoders(
     if family == ModelFamily.SD2:
         model = open_clip(SD2_CLIP_PREFIX, "text_encoder", False, "OpenCLIP-H text encoder")
         return [ClipEncoderSpec("h", model, False, -2, True, False)]
+    if is_sdxl_refiner(sd):
+        model_g = open_clip(SDXL_REFINER_CLIP_G_PREFIX, "text_encoder_2", True, "OpenCLIP-G text encoder")
+        return [ClipEncoderSpec("g", model_g, False, -2, False, True)]
     model_l = hf_clip(SDXL_CLIP_L_PREFIX, "text_encoder", "CLIP-L text encoder")
     model_g = open_clip(SDXL_CLIP_G_PREFIX, "text_encoder_2", True, "OpenCLIP-G text encoder")
     return [
@@ -208,7 +216,7 @@ def load_checkpoint(
     vae = vae_from_state_dict(vae_sd, family, dtype).to(device)
     encoders = build_text_encoders(sd, family, device, dtype)
     return CheckpointParts(
-        model=DiffusionModel(unet, family, pred, device, dtype),
+        model=DiffusionModel(unet, family, pred, device, dtype, size_ids=sdxl_size_ids(sd, context_width(sd))),
         clip=TextEncoder(family, encoders, device, dtype),
         vae=VAE(vae, device, dtype),
         family=family,
@@ -305,7 +313,13 @@ def _load_diffusers_folder(
 
     unet = part(UNet2DConditionModel, "unet", "torch_dtype")
     vae = part(AutoencoderKL, "vae", "torch_dtype")
-    if family == ModelFamily.SDXL:
+    size_ids = 6
+    if family == ModelFamily.SDXL and not (folder / "text_encoder").is_dir():  # the refiner: G alone
+        model_g = part(CLIPTextModelWithProjection, "text_encoder_2", "dtype")
+        encoders = [ClipEncoderSpec("g", model_g, False, -2, False, True)]
+        cfg = unet.config
+        size_ids = (cfg.projection_class_embeddings_input_dim - model_g.config.projection_dim) // cfg.addition_time_embed_dim
+    elif family == ModelFamily.SDXL:
         encoders = [
             ClipEncoderSpec("l", part(CLIPTextModel, "text_encoder", "dtype"), True, -2, False, False),
             ClipEncoderSpec("g", part(CLIPTextModelWithProjection, "text_encoder_2", "dtype"), False, -2, False, True),
@@ -319,7 +333,7 @@ def _load_diffusers_folder(
     else:
         encoders = [ClipEncoderSpec("l", part(CLIPTextModel, "text_encoder", "dtype"), True, -1, True, False)]
     return CheckpointParts(
-        model=DiffusionModel(unet, family, pred, device, dtype),
+        model=DiffusionModel(unet, family, pred, device, dtype, size_ids=size_ids),
         clip=TextEncoder(family, encoders, device, dtype),
         vae=VAE(vae, device, dtype),
         family=family,

@@ -7,11 +7,12 @@ SDXL's extra conditioning (pooled text + size ids) is built here in one place.
 from __future__ import annotations
 
 import contextlib
-from typing import Any, Optional, Sequence
+from typing import Any, Optional, Sequence, Union
 
 import torch
 
-from .families import LATENT_SCALES
+from . import x4_upscaler
+from .families import LATENT_SCALES, SDXL_REFINER_SIZE_IDS, SDXL_SIZE_IDS
 from .gligen import applied as gligen_applied
 from .interrupts import check_blocks, raise_if_interrupted
 from .key_patches import KeyPatchable, unet_key_names
@@ -22,10 +23,13 @@ from .unet_patches import applied as unet_patches_applied
 from .types import ModelFamily, PredictionType, UNetLike
 from .unclip import class_labels as unclip_class_labels
 from .unclip import is_unclip_unet, sdxl_pooled
+from .t2i_adapter import adapter_additions, features_added
+from .x4_upscaler import is_x4_upscaler_unet
 
 NUM_TRAIN_TIMESTEPS = 1000
 BETA_START, BETA_END = 0.00085, 0.012
 VAE_DOWNSCALE = 8
+REFINER_SCORE, REFINER_NEGATIVE_SCORE = 6.0, 2.5
 
 
 def scaled_linear_alphas_cumprod(
@@ -58,12 +62,20 @@ class DiffusionModel(PatchableModel, KeyPatchable, UNetLike):
         prediction_type: PredictionType,
         device: torch.device,
         dtype: torch.dtype,
+        size_ids: int = SDXL_SIZE_IDS,
     ):
         self.unet = unet.eval().requires_grad_(False)
         self.family = ModelFamily(family)
         self.prediction_type = PredictionType(prediction_type)
-        self.latent_scale = LATENT_SCALES[self.family]
-        self.alphas_cumprod = scaled_linear_alphas_cumprod()
+        self.size_ids = int(size_ids)  # SDXL: 6 size embeddings, the refiner's 5 (sizes + score)
+        self.x4_upscaler = is_x4_upscaler_unet(self.unet)
+        if self.x4_upscaler:
+            self.latent_scale = x4_upscaler.LATENT_SCALE
+            self.alphas_cumprod = scaled_linear_alphas_cumprod(beta_start=x4_upscaler.BETA_START,
+                                                               beta_end=x4_upscaler.BETA_END)
+        else:
+            self.latent_scale = LATENT_SCALES[self.family]
+            self.alphas_cumprod = scaled_linear_alphas_cumprod()
         self.device = torch.device(device)
         self.dtype = dtype
         self.discrete_timesteps = True
@@ -74,8 +86,13 @@ class DiffusionModel(PatchableModel, KeyPatchable, UNetLike):
 
     @property
     def in_channels(self) -> int:
-        """UNet input channels: 4 for ordinary models, 9 for inpainting ones (+ mask + image)."""
+        """UNet input channels: 4 for ordinary models, 9 for inpainting ones (+ mask + image),
+        7 for the x4 upscaler (+ the low-resolution image)."""
         return int(self.unet.config.in_channels)
+
+    @property
+    def is_sdxl_refiner(self) -> bool:
+        return self.family == ModelFamily.SDXL and self.size_ids == SDXL_REFINER_SIZE_IDS
 
     def with_patches(self, patches: Sequence[WeightPatch]) -> "DiffusionModel":
         """A MODEL value sharing this UNet, with `patches` added after the existing ones."""
@@ -117,21 +134,31 @@ class DiffusionModel(PatchableModel, KeyPatchable, UNetLike):
         if self.family != ModelFamily.SDXL:
             return None
         cfg = self.unet.config
-        return int(cfg.projection_class_embeddings_input_dim - 6 * cfg.addition_time_embed_dim)
+        return int(cfg.projection_class_embeddings_input_dim - self.size_ids * cfg.addition_time_embed_dim)
 
     def sdxl_time_ids(self, batch: int, height: int, width: int, size: Optional[dict] = None) -> torch.Tensor:
         """(orig_h, orig_w, crop_top, crop_left, target_h, target_w) in pixels, per row, from a
-        CLIPTextEncodeSDXL's sizes where given (the latent's size otherwise). A refiner's size
-        conditioning (it carries `aesthetic_score`) is (h, w, crop_top, crop_left, score)."""
+        CLIPTextEncodeSDXL's sizes where given (the latent's size otherwise). The refiner's is
+        (h, w, crop_top, crop_left, aesthetic score), the score 6 by default and 2.5 for the
+        negative prompt, as ComfyUI's."""
         size = size or {}
-        if "aesthetic_score" in size:
-            values = [size.get("height", height), size.get("width", width), size.get("crop_h", 0),
-                      size.get("crop_w", 0), size["aesthetic_score"]]
+        height, width = size.get("height", height), size.get("width", width)
+        values = [height, width, size.get("crop_h", 0), size.get("crop_w", 0)]
+        if self.is_sdxl_refiner:
+            default_score = REFINER_NEGATIVE_SCORE if size.get("prompt_type") == "negative" else REFINER_SCORE
+            values.append(size.get("aesthetic_score", default_score))
         else:
-            values = [size.get("height", height), size.get("width", width), size.get("crop_h", 0),
-                      size.get("crop_w", 0), size.get("target_height", height), size.get("target_width", width)]
+            values += [size.get("target_height", height), size.get("target_width", width)]
         ids = torch.tensor([float(v) for v in values], dtype=torch.float32)
         return ids.unsqueeze(0).repeat(batch, 1)
+
+    def _time_id_rows(self, n: int, height: int, width: int, size_cond) -> torch.Tensor:
+        """Time ids for n rows: one size dict for all, or one per equal share of the rows (the
+        entries of a batched call)."""
+        sizes = size_cond if isinstance(size_cond, (list, tuple)) and size_cond else [size_cond]
+        if n % len(sizes):
+            raise ValueError(f"{len(sizes)} size conditionings do not divide {n} rows")
+        return torch.cat([self.sdxl_time_ids(n // len(sizes), height, width, size) for size in sizes])
 
     def apply_model(
         self,
@@ -140,16 +167,19 @@ class DiffusionModel(PatchableModel, KeyPatchable, UNetLike):
         context: torch.Tensor,
         pooled: Optional[torch.Tensor] = None,
         control: Optional[Sequence[tuple[Any, torch.Tensor, float]]] = None,
-        size_cond: Optional[dict] = None,
+        size_cond: Union[dict, Sequence[dict], None] = None,
         unclip: Optional[list] = None,
         gligen: Optional[tuple] = None,
+        noise_augmentation: float = 0.0,
     ) -> torch.Tensor:
         """One UNet call (see UNetLike). SDXL without `pooled` gets zeros, as in ComfyUI.
 
         `control`: (ControlNet, hint pixels [n,3,8h,8w], strength) triples whose residuals
-        are summed into the UNet's skip connections. `size_cond`: SDXL's size conditioning
-        (diffusion/cond_extras.py); `unclip`, `gligen`: an unCLIP model's image embeddings and
-        GLIGEN's boxes, the extras of the conditioning this call runs."""
+        are summed into the UNet's skip connections, and (T2I-Adapter, [(input block,
+        feature)], strength) ones whose features are added after those blocks. `size_cond`: SDXL's size conditioning
+        (diffusion/cond_extras.py), one dict or one per entry of the call; `unclip`, `gligen`:
+        an unCLIP model's image embeddings and GLIGEN's boxes, the extras of the conditioning
+        this call runs; `noise_augmentation`: the x4 upscaler's image noise (its class label)."""
         n = x.shape[0]
         timestep = torch.as_tensor(timestep, dtype=torch.float32).reshape(-1)
         timestep = _batch(timestep, n, "timestep").to(self.device)
@@ -164,13 +194,19 @@ class DiffusionModel(PatchableModel, KeyPatchable, UNetLike):
             h, w = x.shape[-2] * VAE_DOWNSCALE, x.shape[-1] * VAE_DOWNSCALE
             kwargs["added_cond_kwargs"] = {
                 "text_embeds": _batch(pooled, n, "pooled").to(self.device, self.dtype),
-                "time_ids": self.sdxl_time_ids(n, h, w, size_cond).to(self.device, self.dtype),
+                "time_ids": self._time_id_rows(n, h, w, size_cond).to(self.device, self.dtype),
             }
+        if self.x4_upscaler:
+            level = x4_upscaler.noise_level(noise_augmentation)
+            kwargs["class_labels"] = torch.full((n,), level, dtype=torch.long, device=self.device)
         if is_unclip_unet(self.unet):
             kwargs["class_labels"] = unclip_class_labels(self, unclip, n).to(self.device, self.dtype)
-        if control:
-            kwargs.update(self._control_residuals(sample, timestep, hidden, kwargs.get("added_cond_kwargs"), control))
-        with torch.inference_mode(), gligen_applied(self.unet, gligen, sample.shape) as attention_kwargs:
+        adapters = [c for c in control or () if getattr(c[0], "is_adapter", False)]
+        nets = [c for c in control or () if not getattr(c[0], "is_adapter", False)]
+        if nets:
+            kwargs.update(self._control_residuals(sample, timestep, hidden, kwargs.get("added_cond_kwargs"), nets))
+        with torch.inference_mode(), gligen_applied(self.unet, gligen, sample.shape) as attention_kwargs, \
+                features_added(self.unet, adapter_additions(adapters)):
             if attention_kwargs is not None:
                 kwargs["cross_attention_kwargs"] = attention_kwargs
             out = self.unet(sample, timestep, encoder_hidden_states=hidden, return_dict=False, **kwargs)[0]

@@ -13,7 +13,7 @@ from typing import Any, Optional
 
 import torch
 
-from .previews import LATENT_RGB
+from .previews import rgb_factors
 from .parameterization import DiscreteSchedule, EpsPrediction, Schedule, VPrediction
 from .types import ModelFamily, PredictionType
 
@@ -37,11 +37,12 @@ class LatentFormat:
     latent_dimensions = 2
     taesd_decoder_name: Optional[str] = None
 
-    def __init__(self, family: ModelFamily, scale_factor: float, latent_channels: int = 4) -> None:
+    def __init__(self, family: ModelFamily, scale_factor: float, latent_channels: int = 4,
+                 rgb: Optional[tuple] = None) -> None:
         self.family = ModelFamily(family)
         self.scale_factor = float(scale_factor)
         self.latent_channels = int(latent_channels)
-        factors, bias = LATENT_RGB[self.family]
+        factors, bias = rgb or rgb_factors(self.family)
         self.latent_rgb_factors = [list(row) for row in factors]
         self.latent_rgb_factors_bias = list(bias) if any(bias) else None
         self.latent_rgb_factors_reshape = None
@@ -146,7 +147,7 @@ class BaseModelView:
     def __init__(self, owner: Any) -> None:
         self._owner = owner
         self.latent_format = LatentFormat(owner.family, owner.latent_scale, owner.in_channels
-                                          if owner.in_channels == 4 else 4)
+                                          if owner.in_channels == 4 else 4, rgb=rgb_factors(owner))
         self.model_sampling = ModelSampling(owner.alphas_cumprod, owner.prediction_type)
         self.model_config = ModelConfig(owner.unet, self.latent_format)
         self.model_type = (ModelType.V_PREDICTION if owner.prediction_type == PredictionType.V_PREDICTION

@@ -6,6 +6,8 @@ small matmul. Factors are ComfyUI's published latent_rgb_factors (model-space la
 """
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import torch
 from PIL import Image
@@ -27,23 +29,39 @@ _SDXL_FACTORS = (
 )
 _SDXL_BIAS = (0.1084, -0.0175, -0.0011)
 
+_X4_FACTORS = (  # SD2's x4 upscaler has a VAE of its own
+    (-0.2340, -0.3863, -0.3257),
+    (0.0994, 0.0885, -0.0908),
+    (-0.2833, -0.2349, -0.3741),
+    (0.2523, -0.0055, -0.1651),
+)
+
 LATENT_RGB: dict[ModelFamily, tuple[tuple, tuple]] = {
     ModelFamily.SD1: (_SD1_FACTORS, (0.0, 0.0, 0.0)),
     ModelFamily.SD2: (_SD1_FACTORS, (0.0, 0.0, 0.0)),  # SD2 shares SD1's VAE
     ModelFamily.SDXL: (_SDXL_FACTORS, _SDXL_BIAS),
 }
+X4_LATENT_RGB = (_X4_FACTORS, (0.0, 0.0, 0.0))
 
 
-def latent_to_rgb(latent: torch.Tensor, family: ModelFamily | str) -> torch.Tensor:
-    """[C,h,w] model-space latent -> [h,w,3] in -1..1 (clamped)."""
-    factors, bias = LATENT_RGB[ModelFamily(family)]
+def rgb_factors(kind: Any) -> tuple[tuple, tuple]:
+    """(factors, bias) for a family (or its value) or a MODEL value (which may be the x4
+    upscaler, whose latents are its own VAE's)."""
+    if getattr(kind, "x4_upscaler", False):
+        return X4_LATENT_RGB
+    return LATENT_RGB[ModelFamily(getattr(kind, "family", kind))]
+
+
+def latent_to_rgb(latent: torch.Tensor, family: Any) -> torch.Tensor:
+    """[C,h,w] model-space latent -> [h,w,3] in -1..1 (clamped); `family` as rgb_factors takes it."""
+    factors, bias = rgb_factors(family)
     m = torch.tensor(factors, dtype=torch.float32)
     lat = latent.detach().to("cpu", torch.float32)[: m.shape[0]]
     rgb = torch.einsum("chw,cr->hwr", lat, m[: lat.shape[0]]) + torch.tensor(bias, dtype=torch.float32)
     return rgb.clamp(-1.0, 1.0)
 
 
-def latent_preview(denoised_model_space: torch.Tensor, family: ModelFamily | str) -> Image.Image:
+def latent_preview(denoised_model_space: torch.Tensor, family: Any) -> Image.Image:
     """RGB preview of the first item of a [B,4,h,w] (or [4,h,w]) batch, one pixel per latent."""
     lat = denoised_model_space[0] if denoised_model_space.ndim == 4 else denoised_model_space
     rgb = (latent_to_rgb(lat, family) + 1.0) * 127.5

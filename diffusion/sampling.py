@@ -18,6 +18,7 @@ from diffusion.samplers_extra import UncondHolder, scaled_noise
 from diffusion.samplers import SAMPLER_NAMES, SamplerSpec, get_sampler, noise_source
 from diffusion.schedules import SCHEDULER_NAMES, compute_sigmas
 from diffusion.types import Conditioning, StepCallback, UNetLike
+from diffusion.x4_upscaler import LowResConcat
 
 __all__ = ["SAMPLER_NAMES", "SCHEDULER_NAMES", "prepare_noise", "calculate_sigmas", "sample", "sample_sigmas"]
 
@@ -238,7 +239,9 @@ def sample_sigmas(
     mask = _prepare_mask(noise_mask, clean.shape, device) if noise_mask is not None else None
     concat = None
     extra_channels = int(getattr(model, "in_channels", clean.shape[1])) - clean.shape[1]
-    if extra_channels > 0:
+    if getattr(model, "x4_upscaler", False):
+        concat = LowResConcat(clean, seed)
+    elif extra_channels > 0:
         concat = InpaintConcat(clean, mask, scale, extra_channels)
     options = dict(sampler_options or {})
     if spec.needs_uncond:

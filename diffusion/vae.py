@@ -27,14 +27,15 @@ def crop_to_multiple(image: torch.Tensor, multiple: int = DOWNSCALE) -> torch.Te
 
 
 class VAE:
-    """A loaded autoencoder: `encode` IMAGE -> latent, `decode` latent -> IMAGE."""
-
-    downscale = DOWNSCALE
+    """A loaded autoencoder: `encode` IMAGE -> latent, `decode` latent -> IMAGE. Each level
+    but the last halves the size: 8x for SD's VAEs, 4x for the x4 upscaler's."""
 
     def __init__(self, vae: torch.nn.Module, device: torch.device, dtype: torch.dtype):
         self.vae = vae.eval().requires_grad_(False)
         self.device = torch.device(device)
         self.dtype = dtype
+        levels = getattr(getattr(vae, "config", None), "block_out_channels", None)
+        self.downscale = 2 ** (len(levels) - 1) if levels else DOWNSCALE
         for coder in ("encoder", "decoder"):  # a large decode is long: stop between blocks
             check_blocks(getattr(vae, coder, None))
 
@@ -43,10 +44,10 @@ class VAE:
         return int(self.vae.config.latent_channels)
 
     def encode(self, image: torch.Tensor) -> torch.Tensor:
-        """[B,H,W,C] in 0..1 -> the posterior mean [B,4,H/8,W/8] (unscaled), float32 CPU."""
+        """[B,H,W,C] in 0..1 -> the posterior mean [B,4,H/8,W/8] (unscaled; /4 for a 4x VAE), float32 CPU."""
         if image.ndim != 4:
             raise ValueError(f"expected an IMAGE [B,H,W,C], got shape {tuple(image.shape)}")
-        pixels = crop_to_multiple(image)[..., :3]
+        pixels = crop_to_multiple(image, self.downscale)[..., :3]
         pixels = pixels.permute(0, 3, 1, 2).to(self.device, self.dtype) * 2.0 - 1.0
         with torch.inference_mode():
             latent = self.vae.encode(pixels).latent_dist.mean
@@ -70,15 +71,16 @@ class VAE:
             tile_size = max(tile_size, tile_y)
         from .tiling import tiled_map
 
-        pixels = crop_to_multiple(image)[..., :3].permute(0, 3, 1, 2) * 2.0 - 1.0
-        tile = max(DOWNSCALE, (tile_size // DOWNSCALE) * DOWNSCALE)
-        latent = tiled_map(pixels, self._encode_raw, tile, overlap, Fraction(1, DOWNSCALE), align=DOWNSCALE)
+        d = self.downscale
+        pixels = crop_to_multiple(image, d)[..., :3].permute(0, 3, 1, 2) * 2.0 - 1.0
+        tile = max(d, (tile_size // d) * d)
+        latent = tiled_map(pixels, self._encode_raw, tile, overlap, Fraction(1, d), align=d)
         return latent.to("cpu", torch.float32)
 
     def decode_tiled(self, samples: torch.Tensor, tile_x: int = 64, tile_y: int = 64, overlap: int = 16,
                      **_: object) -> torch.Tensor:
         """ComfyUI's call form: tile sizes and overlap in latent pixels."""
-        return self.decode_in_tiles(samples, max(tile_x, tile_y) * DOWNSCALE, overlap * DOWNSCALE)
+        return self.decode_in_tiles(samples, max(tile_x, tile_y) * self.downscale, overlap * self.downscale)
 
     def decode_in_tiles(self, latent: torch.Tensor, tile_size: int = 512, overlap: int = 64) -> torch.Tensor:
         """Like `decode`, tile by tile (tile_size and overlap in pixels), overlaps blended."""
@@ -86,8 +88,8 @@ class VAE:
 
         if latent.ndim != 4 or latent.shape[1] != self.latent_channels:
             raise ValueError(f"expected a latent [B,{self.latent_channels},h,w], got shape {tuple(latent.shape)}")
-        tile = max(1, tile_size // DOWNSCALE)
-        pixels = tiled_map(latent.float(), self._decode_raw, tile, overlap // DOWNSCALE, DOWNSCALE)
+        d = self.downscale
+        pixels = tiled_map(latent.float(), self._decode_raw, max(1, tile_size // d), overlap // d, d)
         image = ((pixels + 1.0) / 2.0).clamp(0.0, 1.0)
         return image.permute(0, 2, 3, 1).to("cpu").contiguous()
 
@@ -102,7 +104,14 @@ class VAE:
 
     # -- what ComfyUI nodes read or call on a VAE ---------------------------------------
 
-    downscale_ratio = upscale_ratio = DOWNSCALE
+    @property
+    def downscale_ratio(self) -> int:
+        return self.downscale
+
+    @property
+    def upscale_ratio(self) -> int:
+        return self.downscale
+
     latent_dim = 2
     output_device = torch.device("cpu")
 
@@ -123,16 +132,16 @@ class VAE:
         return self.device
 
     def spacial_compression_decode(self) -> int:
-        return DOWNSCALE
+        return self.downscale
 
     def spacial_compression_encode(self) -> int:
-        return DOWNSCALE
+        return self.downscale
 
     def temporal_compression_decode(self) -> None:
         return None
 
     def vae_encode_crop_pixels(self, pixels: torch.Tensor) -> torch.Tensor:
-        return crop_to_multiple(pixels)
+        return crop_to_multiple(pixels, self.downscale)
 
     def throw_exception_if_invalid(self) -> None:
         pass

@@ -7,6 +7,7 @@ from . import (  # noqa: F401
 from . import custom_sampling, model_merging_blocks, model_sampling_nodes, sampler_nodes, sigma_nodes  # noqa: F401
 from . import clip_vision_nodes, image_ops, latent_math, mask_ops, primitive_nodes, string_nodes  # noqa: F401
 from . import guidance_nodes, latent_files, sdxl_text_nodes, unet_patch_nodes, websocket_image  # noqa: F401
+from . import upscale_diffusion_nodes  # noqa: F401
 from . import attention_multiply, batch_nodes, component_loaders, image_preprocess, image_transform  # noqa: F401
 from .registry import REGISTRY, Node, NodeRegistry, object_info, register_node  # noqa: F401
 

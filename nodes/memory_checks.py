@@ -54,5 +54,6 @@ def vae_decode_fits_whole(vae, latent_shape: Sequence[int], tile_size: int) -> b
         return True
     tiled = vae_decode_bytes(vae, latent_shape, tile_pixels=tile_size * tile_size)
     batch, _, height, width = (int(s) for s in latent_shape)
-    preflight(f"VAEDecode: decoding a {batch} x {height * 8} x {width * 8} image even in tiles", tiled)
+    scale = getattr(vae, "downscale", 8)
+    preflight(f"VAEDecode: decoding a {batch} x {height * scale} x {width * scale} image even in tiles", tiled)
     return False

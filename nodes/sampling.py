@@ -30,7 +30,7 @@ def _step_callback(ctx, model):
         if ctx.want_previews:
             from diffusion.previews import latent_preview
 
-            preview = latent_preview(info.denoised, model.family)
+            preview = latent_preview(info.denoised, model)
         ctx.report_progress(info.step + 1, info.total, preview)
 
     return on_step

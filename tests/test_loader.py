@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from diffusion.checkpoint_io import read_state_dict
-from diffusion.families import detect_family, detect_prediction_type
+from diffusion.families import detect_family, detect_prediction_type, sdxl_size_ids
 from diffusion.loader import CheckpointParts, load_checkpoint, load_vae
 from diffusion.types import ModelFamily, PredictionType
 from tests import tiny_models as tm
@@ -229,9 +229,12 @@ def test_family_detection_by_context_width():
         detect_family({k: _meta(320, 512)})
     with pytest.raises(ValueError, match="inconsistent"):
         detect_family({k: _meta(320, 1024), "cond_stage_model.transformer.text_model.x": _meta(1)})
-    refiner = dict(xl, **{"conditioner.embedders.0.model.positional_embedding": _meta(77, 1280)})
-    with pytest.raises(ValueError, match="refiner"):
-        detect_family(refiner)
+    refiner = {k: _meta(768, 1280), "model.diffusion_model.label_emb.0.0.weight": _meta(1280, 2560),
+               "conditioner.embedders.0.model.positional_embedding": _meta(77, 1280)}
+    assert detect_family(refiner) == ModelFamily.SDXL and sdxl_size_ids(refiner) == 5
+    assert sdxl_size_ids(xl) == 6
+    with pytest.raises(ValueError, match="expected ADM input 2560"):
+        detect_family(dict(refiner, **{"model.diffusion_model.label_emb.0.0.weight": _meta(1280, 2816)}))
 
 
 # ----------------------------------------------------------------------------- full-size shapes

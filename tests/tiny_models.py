@@ -75,6 +75,29 @@ UNET_KWARGS: dict[ModelFamily, dict[str, Any]] = {
 }
 
 
+# Variants: SDXL's refiner (OpenCLIP-G alone, 5 size/score embeddings) and SD2's x4
+# upscaler (noise-level classes, the low-resolution image as 3 more input channels, a 4x
+# VAE). The x4 UNet's widths differ from the text's, so cross-only attention shows in shapes.
+VARIANT_UNET_KWARGS: dict[str, dict[str, Any]] = {
+    "refiner": dict(UNET_KWARGS[ModelFamily.SDXL], cross_attention_dim=CLIP_HIDDEN["g"],
+                    projection_class_embeddings_input_dim=G_PROJECTION_DIM + 5 * SDXL_TIME_EMBED_DIM),
+    "x4": dict(
+        block_out_channels=(32, 96, 96),
+        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D"),
+        up_block_types=("CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "UpBlock2D"),
+        layers_per_block=1,
+        attention_head_dim=8,
+        use_linear_projection=True,
+        cross_attention_dim=CLIP_HIDDEN["h"],
+        num_class_embeds=1000,
+        only_cross_attention=(True, True, False),
+        in_channels=7,
+        out_channels=4,
+    ),
+}
+VARIANT_FAMILIES = {"refiner": ModelFamily.SDXL, "x4": ModelFamily.SD2}
+
+
 def _perturb(module: torch.nn.Module, gen: torch.Generator, scale: float = 0.02) -> None:
     """Add seeded noise to every weight so that zero biases and unit norms are told apart."""
     with torch.no_grad():
@@ -104,20 +127,21 @@ def _clip(name: str):
 
 def build_tiny_diffusers_parts(
     family: ModelFamily, seed: int = 0, prediction_type: PredictionType = PredictionType.EPSILON,
-    unet_in_channels: int = 4,
+    unet_in_channels: int = 4, variant: str = "",
 ) -> dict[str, Any]:
     """Random tiny modules: {"family", "prediction_type", "unet", "vae", "text_encoder"
     (CLIP-L, or OpenCLIP-H for SD2), SDXL also "text_encoder_2" (OpenCLIP-G with projection)}.
-    `unet_in_channels=9` makes an inpainting UNet (latent + mask + masked image)."""
+    `unet_in_channels=9` makes an inpainting UNet (latent + mask + masked image); `variant`
+    "refiner" or "x4" one of VARIANT_UNET_KWARGS (the family follows)."""
     from diffusers import AutoencoderKL, UNet2DConditionModel
 
-    family = ModelFamily(family)
+    family = VARIANT_FAMILIES.get(variant, ModelFamily(family))
+    unet_kwargs = VARIANT_UNET_KWARGS[variant] if variant else dict(UNET_KWARGS[family], in_channels=unet_in_channels)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         parts: dict[str, Any] = {"family": family, "prediction_type": PredictionType(prediction_type)}
-        parts["unet"] = UNet2DConditionModel(sample_size=8, norm_num_groups=32, in_channels=unet_in_channels,
-                                             **UNET_KWARGS[family])
-        vae_channels = VAE_CHANNELS[family]
+        parts["unet"] = UNet2DConditionModel(sample_size=8, norm_num_groups=32, **unet_kwargs)
+        vae_channels = (32, 32, 64) if variant == "x4" else VAE_CHANNELS[family]
         parts["vae"] = AutoencoderKL(
             block_out_channels=vae_channels,
             down_block_types=("DownEncoderBlock2D",) * len(vae_channels),
@@ -127,7 +151,8 @@ def build_tiny_diffusers_parts(
             norm_num_groups=32,
             sample_size=64,
         )
-        parts["text_encoder"] = _clip("h" if family == ModelFamily.SD2 else "l")
+        if variant != "refiner":
+            parts["text_encoder"] = _clip("h" if family == ModelFamily.SD2 else "l")
         if family == ModelFamily.SDXL:
             parts["text_encoder_2"] = _clip("g")
         gen = torch.Generator().manual_seed(seed + 1)
@@ -163,16 +188,17 @@ def save_diffusers_folder(parts: dict[str, Any], folder: Union[str, os.PathLike]
 
 def write_tiny_checkpoint(
     path: Union[str, os.PathLike], family: ModelFamily = ModelFamily.SD1, seed: int = 0, v_pred: bool = False,
-    unet_in_channels: int = 4,
+    unet_in_channels: int = 4, variant: str = "",
 ) -> Path:
     """Build and save a tiny checkpoint in one call; `path` is a file, or a folder to put
-    `tiny_<family>.safetensors` in. Returns the file's path."""
-    family = ModelFamily(family)
+    `tiny_<family>.safetensors` (`tiny_<variant>...`) in. Returns the file's path."""
+    family = VARIANT_FAMILIES.get(variant, ModelFamily(family))
     path = Path(path)
     if path.is_dir():
-        path = path / f"tiny_{family.value}.safetensors"
+        path = path / f"tiny_{variant or family.value}.safetensors"
     pred = PredictionType.V_PREDICTION if v_pred else PredictionType.EPSILON
-    parts = build_tiny_diffusers_parts(family, seed=seed, prediction_type=pred, unet_in_channels=unet_in_channels)
+    parts = build_tiny_diffusers_parts(family, seed=seed, prediction_type=pred, unet_in_channels=unet_in_channels,
+                                       variant=variant)
     return write_original_checkpoint(parts, family, path, v_pred=v_pred)
 
 

@@ -165,13 +165,9 @@ def repeat_to_batch_size(tensor: torch.Tensor, batch_size: int, dim: int = 0) ->
 
 def resize_to_batch_size(tensor: torch.Tensor, batch_size: int) -> torch.Tensor:
     """Pick or repeat items evenly to reach `batch_size`."""
-    size = tensor.shape[0]
-    if size == batch_size:
-        return tensor
-    if batch_size <= 1:
-        return tensor[:batch_size]
-    picks = [min(size - 1, round(i * (size - 1) / (batch_size - 1))) for i in range(batch_size)]
-    return tensor[picks]
+    from diffusion.cond_batch import resize_batch
+
+    return resize_batch(tensor, batch_size)
 
 
 # -- resizing -------------------------------------------------------------------------------

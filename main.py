@@ -30,6 +30,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--output-dir", default=None, help="where images are saved (default: BASE/output)")
     run.add_argument("--verbose", "-v", action="store_true", help="print tracebacks of failing nodes")
     add_folder_flags(run)
+    from cli.memory_flags import add_memory_flags
+
+    add_memory_flags(run)
     from cli.nodes_command import add_nodes_flags
 
     nodes = commands.add_parser("nodes", help="custom node packs: list, deps [PACK], install-deps PACK")

@@ -62,7 +62,9 @@ def run_workflow_command(args: argparse.Namespace) -> int:
     from nodes.folders import Folders
 
     from .app_paths import app_folders
+    from .memory_flags import apply_memory_flags
 
+    apply_memory_flags(args)
     try:
         prompt, ui_workflow = load_workflow_file(Path(args.workflow))
         prompt = apply_overrides(prompt, args.set or [])

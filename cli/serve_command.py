@@ -6,6 +6,7 @@ import logging
 from pathlib import Path
 
 from .frontends import add_frontend_flags
+from .memory_flags import add_memory_flags, apply_memory_flags
 
 DEFAULT_PORT = 8188
 log = logging.getLogger("sd_studio.serve")
@@ -29,6 +30,7 @@ def add_serve_flags(parser: argparse.ArgumentParser) -> None:
                         help="how often a prompt the server died while running is run again at the next start "
                              "(default 1; 0: never)")
     add_frontend_flags(parser)
+    add_memory_flags(parser)
 
 
 def serve_command(args: argparse.Namespace) -> int:
@@ -42,6 +44,8 @@ def serve_command(args: argparse.Namespace) -> int:
 
     from .app_paths import extra_model_configs
     from .frontends import frontend_dir
+
+    apply_memory_flags(args)
 
     config = ServerConfig(
         base_dir=Path(args.base_dir),

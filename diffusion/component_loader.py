@@ -33,6 +33,7 @@ from .families import (
     sdxl_size_ids,
 )
 from .loader import _clip_model, _resolve, _unet_from_single_file, hub_off, instantiate
+from .memory_manager import MANAGER
 from .model import DiffusionModel
 from .types import ModelFamily, PredictionType
 
@@ -79,7 +80,7 @@ def load_unet(path: PathLike, *, device: Optional[torch.device] = None, dtype: O
         sd = {UNET_PREFIX + k: v for k, v in sd.items()}
     family = unet_family(sd)
     pred = detect_prediction_type(sd, prediction_type)
-    unet = _unet_from_single_file(sd, family, dtype).to(device)
+    unet = MANAGER.place(_unet_from_single_file(sd, family, dtype), device)
     return DiffusionModel(unet, family, pred, device, dtype, size_ids=sdxl_size_ids(sd, context_width(sd)))
 
 
@@ -103,7 +104,7 @@ def _diffusers_unet(path: Path, sd: Optional[StateDict], device: torch.device, d
         family = ModelFamily.SD2 if config.get("cross_attention_dim") == SD2_CONTEXT else ModelFamily.SD1
     x4 = config.get("num_class_embeds") is not None and config.get("in_channels") == 7
     pred = PredictionType(prediction_type or (PredictionType.V_PREDICTION if x4 else PredictionType.EPSILON))
-    return DiffusionModel(unet.to(device).eval().requires_grad_(False), family, pred, device, dtype,
+    return DiffusionModel(MANAGER.place(unet, device).eval().requires_grad_(False), family, pred, device, dtype,
                           size_ids=size_ids)
 
 
@@ -159,18 +160,18 @@ def load_text_encoders(paths: list[PathLike], *, device: Optional[torch.device] 
             raise ValueError(f"{only.name} is SDXL's OpenCLIP-G: load it with DualCLIPLoader beside a CLIP-L")
         if only.width == OPEN_CLIP_H_WIDTH or only.open_clip:
             family = ModelFamily.SD2
-            encoders = [ClipEncoderSpec("h", only.model(family, "text_encoder", False, dtype).to(device),
+            encoders = [ClipEncoderSpec("h", MANAGER.place(only.model(family, "text_encoder", False, dtype), device),
                                         False, -2, True, False)]
         else:
             family = ModelFamily.SD1
-            encoders = [ClipEncoderSpec("l", only.model(family, "text_encoder", False, dtype).to(device),
+            encoders = [ClipEncoderSpec("l", MANAGER.place(only.model(family, "text_encoder", False, dtype), device),
                                         True, -1, True, False)]
     elif len(files) == 2:
         small, large = sorted(files, key=lambda f: f.width)  # stable: equal widths keep the given order
         family = ModelFamily.SDXL
         encoders = [
-            ClipEncoderSpec("l", small.model(family, "text_encoder", False, dtype).to(device), True, -2, False, False),
-            ClipEncoderSpec("g", large.model(family, "text_encoder_2", True, dtype).to(device), False, -2, False, True),
+            ClipEncoderSpec("l", MANAGER.place(small.model(family, "text_encoder", False, dtype), device), True, -2, False, False),
+            ClipEncoderSpec("g", MANAGER.place(large.model(family, "text_encoder_2", True, dtype), device), False, -2, False, True),
         ]
     else:
         raise ValueError(f"expected one or two text encoder files, got {len(files)}")

@@ -20,6 +20,7 @@ import torch.nn.functional as F
 
 from . import convert
 from .checkpoint_io import read_state_dict
+from .memory_manager import MANAGER
 from .families import UNET_PREFIX, StateDict, describe_keys
 from .t2i_adapter import is_t2i_adapter, load_t2i_adapter
 from .types import ModelFamily
@@ -139,7 +140,7 @@ def load_controlnet(
     path = Path(path)
     if path.is_dir():
         module = ControlNetModel.from_pretrained(str(path), local_files_only=True, torch_dtype=dtype)
-        return ControlNet(module.to(device).eval().requires_grad_(False), device, dtype)
+        return ControlNet(MANAGER.place(module, device).eval().requires_grad_(False), device, dtype)
     sd = read_state_dict(path)
     if "difference" in sd:
         if base is None:
@@ -148,8 +149,6 @@ def load_controlnet(
         sd = add_base_weights(sd, base)
     if any(k.startswith(LDM_PREFIX) for k in sd):
         sd = convert.strip_prefix(sd, LDM_PREFIX)
-    if is_t2i_adapter(sd):
-        return load_t2i_adapter(sd, device, dtype, path.name)
     if "input_hint_block.0.weight" in sd:
         config = _ldm_config(sd)
         weights = convert_controlnet_checkpoint(dict(sd), dict(config))
@@ -161,10 +160,12 @@ def load_controlnet(
         beside = path.parent / "config.json"  # a file from a diffusers folder: trust its config
         config = _read_config(beside) if beside.is_file() else _diffusers_config(sd)
         weights = dict(sd)
+    elif is_t2i_adapter(sd):
+        return load_t2i_adapter(sd, device, dtype, path.name)
     else:
         raise ValueError(f"{path.name} is not a ControlNet or T2I-Adapter (found {describe_keys(sd)})")
     module = instantiate(lambda: ControlNetModel.from_config(config), weights, dtype, "ControlNet")
-    return ControlNet(module.to(device), device, dtype)
+    return ControlNet(MANAGER.place(module, device), device, dtype)
 
 
 class ControlNet:

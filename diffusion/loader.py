@@ -34,6 +34,7 @@ from .families import (
     is_sdxl_refiner,
     sdxl_size_ids,
 )
+from .memory_manager import MANAGER
 from .model import DiffusionModel
 from .types import ModelFamily, PredictionType
 from .vae import VAE
@@ -154,7 +155,7 @@ def build_text_encoders(
     from .text_encoder import ClipEncoderSpec
 
     def on_device(model: torch.nn.Module) -> torch.nn.Module:
-        return model.to(device)
+        return MANAGER.place(model, device)
 
     def hf_clip(prefix: str, base_part: str, what: str) -> torch.nn.Module:
         weights = convert.convert_clip_l(sd, prefix)
@@ -209,11 +210,11 @@ def load_checkpoint(
     sd = read_state_dict(path)
     family = detect_family(sd)
     pred = detect_prediction_type(sd, prediction_type)
-    unet = _unet_from_single_file(sd, family, dtype).to(device)
+    unet = MANAGER.place(_unet_from_single_file(sd, family, dtype), device)
     vae_sd = convert.strip_prefix(sd, VAE_PREFIX)
     if not vae_sd:
         raise ValueError(f"{path.name}: no VAE weights under {VAE_PREFIX!r} (found {describe_keys(sd)})")
-    vae = vae_from_state_dict(vae_sd, family, dtype).to(device)
+    vae = MANAGER.place(vae_from_state_dict(vae_sd, family, dtype), device)
     encoders = build_text_encoders(sd, family, device, dtype)
     return CheckpointParts(
         model=DiffusionModel(unet, family, pred, device, dtype, size_ids=sdxl_size_ids(sd, context_width(sd))),
@@ -238,7 +239,7 @@ def load_vae(
         module = AutoencoderKL.from_pretrained(
             str(path), subfolder=sub, local_files_only=True, torch_dtype=dtype, **_variant(path / (sub or ""))
         )
-        return VAE(module.to(device), device, dtype)
+        return VAE(MANAGER.place(module, device), device, dtype)
     return load_vae_state_dict(read_state_dict(path), device=device, dtype=dtype, name=path.name)
 
 
@@ -258,7 +259,7 @@ def load_vae_state_dict(
         module = vae_from_state_dict(sd, ModelFamily.SD1, dtype)
     except ValueError as exc:
         raise ValueError(f"{name}: {exc}") from exc
-    return VAE(module.to(device), device, dtype)
+    return VAE(MANAGER.place(module, device), device, dtype)
 
 
 # ----------------------------------------------------------------------------- diffusers folders
@@ -309,7 +310,7 @@ def _load_diffusers_folder(
         if not (folder / sub).is_dir():
             raise ValueError(f"diffusers folder {folder.name} has no {sub}/")
         kwargs = {"subfolder": sub, "local_files_only": True, dtype_kw: dtype, **_variant(folder / sub)}
-        return cls.from_pretrained(str(folder), **kwargs).to(device).eval().requires_grad_(False)
+        return MANAGER.place(cls.from_pretrained(str(folder), **kwargs), device).eval().requires_grad_(False)
 
     unet = part(UNet2DConditionModel, "unet", "torch_dtype")
     vae = part(AutoencoderKL, "vae", "torch_dtype")

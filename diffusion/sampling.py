@@ -12,6 +12,7 @@ from typing import Callable, Optional, Sequence
 import torch
 import torch.nn.functional as F
 
+from diffusion import memory_manager
 from diffusion.denoiser import Denoiser, MaskedDenoiser, ModelDenoiser, sampling_of
 from diffusion.guiders import CFGGuide, Guide
 from diffusion.samplers_extra import UncondHolder, scaled_noise
@@ -155,6 +156,18 @@ def accepts(fn: Callable, name: str) -> bool:
     return name in params or any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
 
 
+def _sampling_modules(model: UNetLike, *conditionings: Conditioning) -> list:
+    """The modules a sampling runs: the UNet and the ControlNets / T2I-Adapters its
+    conditionings carry."""
+    modules = [getattr(model, "unet", None)]
+    for cond in conditionings:
+        for item in cond or []:
+            link = (item[1] or {}).get("control") if len(item) > 1 else None
+            for each in (link.chain() if link is not None else []):
+                modules.append(getattr(each.control_net, "module", None))
+    return modules
+
+
 def _patched(model: UNetLike) -> contextlib.AbstractContextManager:
     """The model's weight patches (LoRA) for the whole loop; models without any: nothing."""
     patched = getattr(model, "patched", None)
@@ -276,7 +289,7 @@ def sample_sigmas(
     unknown = [key for key in options if not accepts(spec.fn, key)]
     if unknown:
         raise ValueError(f"sampler options {unknown} are not supported by this sampler")
-    with _patched(model):
+    with memory_manager.using(_sampling_modules(model, positive, negative), "unet"), _patched(model):
         out = spec.fn(denoiser, x, sigmas, noise_sampler=noise_sampler, callback=callback, **options)
     result = out / scale
     if mask is not None:

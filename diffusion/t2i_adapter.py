@@ -24,7 +24,6 @@ import torch.nn.functional as F
 from .families import StateDict
 
 log = logging.getLogger(__name__)
-HEAD_KEYS = ("conv_in.weight", "body.0.in_conv.weight")
 
 
 def _pool_half(x: torch.Tensor) -> torch.Tensor:
@@ -165,7 +164,9 @@ def from_diffusers_layout(sd: StateDict) -> dict[str, torch.Tensor]:
 
 
 def is_t2i_adapter(sd: StateDict) -> bool:
-    return any(k in sd for k in HEAD_KEYS) or "adapter.body.0.resnets.0.block1.weight" in sd
+    """TencentARC's full (conv_in + body.N blocks) or light (body.N.in_conv) layout, or diffusers'."""
+    full = "conv_in.weight" in sd and "body.0.block1.weight" in sd
+    return full or "body.0.in_conv.weight" in sd or "adapter.body.0.resnets.0.block1.weight" in sd
 
 
 def _count(sd: StateDict, pattern: str) -> int:
@@ -232,12 +233,13 @@ class T2IAdapter:
 
 def load_t2i_adapter(sd: StateDict, device: torch.device, dtype: torch.dtype, name: str = "adapter") -> T2IAdapter:
     from .loader import instantiate
+    from .memory_manager import MANAGER
 
     if "adapter.body.0.resnets.0.block1.weight" in sd:
         sd = from_diffusers_layout(sd)
     weights = dict(sd)
     module = instantiate(lambda: build_adapter(weights), weights, dtype, f"T2I-Adapter {name}")
-    return T2IAdapter(module.to(device), device, dtype)
+    return T2IAdapter(MANAGER.place(module, device), device, dtype)
 
 
 # ----------------------------------------------------------------------------- applying

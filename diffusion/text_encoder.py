@@ -30,6 +30,7 @@ import torch
 
 from diffusion.clip_api import ComfyClipAPI
 from diffusion.embeddings import EmbeddingLookup, vectors_for
+from diffusion import memory_manager
 from diffusion.patching import WeightPatch, patched
 from diffusion.prompt_weights import EMBEDDING_PREFIX, parse_prompt_weights
 from diffusion.tokenizer import BOS_TOKEN_ID, EOS_TOKEN_ID, MAX_LENGTH, load_clip_tokenizer
@@ -306,7 +307,8 @@ class TextEncoder(ComfyClipAPI):
         with torch.inference_mode():
             conds, pooled = [], None
             for spec in self.encoders:
-                with patched(spec.model, [p for p in self.patches if p.component == spec.name]):
+                with memory_manager.using([spec.model], "text_encoder"), \
+                        patched(spec.model, [p for p in self.patches if p.component == spec.name]):
                     z, p = self._encode_rows(spec, rows_by_encoder[spec.name])
                 conds.append(z)
                 if spec.return_pooled:

@@ -128,6 +128,7 @@ def load_unclip_checkpoint(path: Union[str, os.PathLike], *, device=None, dtype=
     from .clip_vision import clip_vision_from_state_dict
     from .families import UNET_PREFIX, VAE_PREFIX, detect_family
     from .loader import _resolve, build_text_encoders, hub_off, instantiate, vae_from_state_dict
+    from .memory_manager import MANAGER
     from .model import DiffusionModel
     from .text_encoder import TextEncoder
     from .types import ModelFamily, PredictionType
@@ -146,8 +147,9 @@ def load_unclip_checkpoint(path: Union[str, os.PathLike], *, device=None, dtype=
     config = convert.unet_config(plain, family)
     config.update(class_embed_type="projection", projection_class_embeddings_input_dim=int(adm.shape[1]))
     weights = convert.convert_unet(sd, config)
-    unet = instantiate(lambda: UNet2DConditionModel.from_config(config), weights, dtype, "unCLIP UNet").to(device)
-    vae = vae_from_state_dict(convert.strip_prefix(sd, VAE_PREFIX), family, dtype).to(device)
+    unet = instantiate(lambda: UNet2DConditionModel.from_config(config), weights, dtype, "unCLIP UNet")
+    unet = MANAGER.place(unet, device)
+    vae = MANAGER.place(vae_from_state_dict(convert.strip_prefix(sd, VAE_PREFIX), family, dtype), device)
     encoders = build_text_encoders(sd, family, device, dtype)
     model = DiffusionModel(unet, family, PredictionType.V_PREDICTION, device, dtype)
     model.noise_augmentor = NoiseAugmentor(int(adm.shape[1]) // 2)

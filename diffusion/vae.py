@@ -11,6 +11,7 @@ from typing import Optional
 
 import torch
 
+from . import memory_manager
 from .interrupts import check_blocks
 
 DOWNSCALE = 8
@@ -39,6 +40,10 @@ class VAE:
         for coder in ("encoder", "decoder"):  # a large decode is long: stop between blocks
             check_blocks(getattr(vae, coder, None))
 
+    def _loaded(self):
+        """The autoencoder on the compute device for a block (diffusion/memory_manager.py)."""
+        return memory_manager.using([self.vae], "vae")
+
     @property
     def latent_channels(self) -> int:
         return int(self.vae.config.latent_channels)
@@ -49,7 +54,7 @@ class VAE:
             raise ValueError(f"expected an IMAGE [B,H,W,C], got shape {tuple(image.shape)}")
         pixels = crop_to_multiple(image, self.downscale)[..., :3]
         pixels = pixels.permute(0, 3, 1, 2).to(self.device, self.dtype) * 2.0 - 1.0
-        with torch.inference_mode():
+        with torch.inference_mode(), self._loaded():
             latent = self.vae.encode(pixels).latent_dist.mean
         return latent.to("cpu", torch.float32)
 
@@ -74,7 +79,8 @@ class VAE:
         d = self.downscale
         pixels = crop_to_multiple(image, d)[..., :3].permute(0, 3, 1, 2) * 2.0 - 1.0
         tile = max(d, (tile_size // d) * d)
-        latent = tiled_map(pixels, self._encode_raw, tile, overlap, Fraction(1, d), align=d)
+        with self._loaded():
+            latent = tiled_map(pixels, self._encode_raw, tile, overlap, Fraction(1, d), align=d)
         return latent.to("cpu", torch.float32)
 
     def decode_tiled(self, samples: torch.Tensor, tile_x: int = 64, tile_y: int = 64, overlap: int = 16,
@@ -89,7 +95,8 @@ class VAE:
         if latent.ndim != 4 or latent.shape[1] != self.latent_channels:
             raise ValueError(f"expected a latent [B,{self.latent_channels},h,w], got shape {tuple(latent.shape)}")
         d = self.downscale
-        pixels = tiled_map(latent.float(), self._decode_raw, max(1, tile_size // d), overlap // d, d)
+        with self._loaded():
+            pixels = tiled_map(latent.float(), self._decode_raw, max(1, tile_size // d), overlap // d, d)
         image = ((pixels + 1.0) / 2.0).clamp(0.0, 1.0)
         return image.permute(0, 2, 3, 1).to("cpu").contiguous()
 
@@ -97,7 +104,7 @@ class VAE:
         """[B,4,h,w] unscaled latent -> [B,8h,8w,3] image in 0..1, float32 CPU."""
         if latent.ndim != 4 or latent.shape[1] != self.latent_channels:
             raise ValueError(f"expected a latent [B,{self.latent_channels},h,w], got shape {tuple(latent.shape)}")
-        with torch.inference_mode():
+        with torch.inference_mode(), self._loaded():
             pixels = self.vae.decode(latent.to(self.device, self.dtype)).sample
         image = ((pixels.float() + 1.0) / 2.0).clamp(0.0, 1.0)
         return image.permute(0, 2, 3, 1).to("cpu").contiguous()

@@ -292,6 +292,10 @@ class PromptQueue:
             return failed_result(item, on_event, f"{type(exc).__module__}.{type(exc).__name__}", str(exc))
 
     def _free(self, unload_models: bool, free_memory: bool) -> None:
+        if unload_models:
+            from diffusion.memory_manager import MANAGER
+
+            MANAGER.unload_all()
         if unload_models or free_memory:
             self.executor.cache.clear()
             self.executor.plans.clear()

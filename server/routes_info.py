@@ -119,7 +119,17 @@ def system_stats() -> dict:
             "argv": sys.argv,
         },
         "devices": devices,
+        "memory": memory_report(),
     }
+
+
+def memory_report() -> dict:
+    """The model manager's policy and what it holds (diffusion/memory_manager.py)."""
+    from diffusion.memory_manager import MANAGER
+
+    settings = MANAGER.settings
+    return {"device": str(MANAGER.device), "policy": settings.policy.value, "reserve_bytes": settings.reserve_bytes,
+            "smart_memory": settings.smart_memory, "models": MANAGER.loaded()}
 
 
 ROUTES = [

@@ -52,6 +52,15 @@ def use_preview_method(value: str) -> None:
     args.preview_method = LatentPreviewMethod.from_string(value)
 
 
+def use_memory_settings(policy: str, reserve_vram_gb: Any, disable_smart_memory: bool) -> None:
+    """Set by the app from its memory flags: one of gpu_only, highvram, normalvram, lowvram,
+    novram, cpu is true, as in ComfyUI's parsed arguments."""
+    for name in ("gpu_only", "highvram", "normalvram", "lowvram", "novram", "cpu"):
+        setattr(args, name, name == policy and policy != "normalvram")
+    args.reserve_vram = reserve_vram_gb
+    args.disable_smart_memory = disable_smart_memory
+
+
 def __getattr__(name: str) -> Any:
     from comfy_compat.placeholders import fallback
 

@@ -302,9 +302,25 @@ def is_oom(exc: BaseException) -> bool:
     return isinstance(exc, OOM_EXCEPTION) or "out of memory" in str(exc).lower()
 
 
+def _modules_of(model: Any) -> list:
+    """The torch modules behind a pack's model handle (a MODEL, its view, a patcher or a module)."""
+    found = []
+    for candidate in (model, getattr(model, "model", None)):
+        if isinstance(candidate, torch.nn.Module):
+            found.append(candidate)
+        for name in ("unet", "diffusion_model", "first_stage_model", "vae"):
+            inner = getattr(candidate, name, None) if candidate is not None else None
+            if isinstance(inner, torch.nn.Module):
+                found.append(inner)
+    return found
+
+
 def load_models_gpu(models: Any, memory_required: int = 0, force_patch_weights: bool = False,
                     minimum_memory_required: Any = None, force_full_load: bool = False) -> None:
-    """Models already live on the engine's device: nothing to move."""
+    """The models on the compute device (as far as the app's model manager allows)."""
+    from diffusion.memory_manager import MANAGER
+
+    MANAGER.ensure([m for model in models for m in _modules_of(model)])
 
 
 def load_model_gpu(model: Any) -> None:
@@ -322,6 +338,9 @@ def free_memory(memory_required: int, device: Any, keep_loaded: Any = (), **_: A
 
 
 def unload_all_models() -> None:
+    from diffusion.memory_manager import MANAGER
+
+    MANAGER.unload_all()
     free_memory(1e30, get_torch_device())
 
 

@@ -1,13 +1,23 @@
 """ComfyUI's memory flags (--gpu-only, --highvram, --normalvram, --lowvram, --novram, --cpu,
---reserve-vram, --disable-smart-memory) for `serve` and `run`, handed to the model manager."""
+--reserve-vram, --disable-smart-memory) and precision flags (--force-fp16/32, --bf16-unet,
+--fp16-unet, --fp8_e4m3fn-unet, --fp8_e5m2-unet, --fp16-vae, --bf16-vae, --fp32-vae,
+--cpu-vae) for `serve` and `run`, handed to the model manager and the loaders."""
 from __future__ import annotations
 
 import argparse
 import os
 
+import torch
+
+from diffusion import precision, speed
 from diffusion.memory_manager import MemorySettings, VRAMPolicy
+from diffusion.precision import Precision
+from diffusion.speed import SpeedSettings
 
 GIB = 1024 ** 3
+UNET_FLAGS = {"--bf16-unet": torch.bfloat16, "--fp16-unet": torch.float16,
+              "--fp8_e4m3fn-unet": torch.float8_e4m3fn, "--fp8_e5m2-unet": torch.float8_e5m2}
+VAE_FLAGS = {"--fp16-vae": torch.float16, "--bf16-vae": torch.bfloat16, "--fp32-vae": torch.float32}
 POLICY_FLAGS = {
     "gpu_only": "keep every model on the GPU (never offload to CPU memory)",
     "highvram": "keep models on the GPU once loaded",
@@ -19,7 +29,7 @@ POLICY_FLAGS = {
 
 
 def add_memory_flags(parser: argparse.ArgumentParser) -> None:
-    group = parser.add_argument_group("GPU memory")
+    group = parser.add_argument_group("GPU memory and precision")
     policies = group.add_mutually_exclusive_group()
     for name, text in POLICY_FLAGS.items():
         policies.add_argument("--" + name.replace("_", "-"), dest="vram_policy", action="store_const",
@@ -28,6 +38,28 @@ def add_memory_flags(parser: argparse.ArgumentParser) -> None:
                        help="GPU memory left free for other programs and activations (default 0)")
     group.add_argument("--disable-smart-memory", action="store_true",
                        help="move each model back to CPU memory as soon as it has run")
+    every = group.add_mutually_exclusive_group()
+    every.add_argument("--force-fp32", action="store_true", help="every model in float32")
+    every.add_argument("--force-fp16", action="store_true", help="every model in float16")
+    unet = group.add_mutually_exclusive_group()
+    for flag, dtype in UNET_FLAGS.items():
+        unet.add_argument(flag, dest="unet_dtype", action="store_const", const=dtype,
+                          help=f"UNet weights in {str(dtype).removeprefix('torch.')}"
+                               + (" (stored; each layer computes upcast)" if "fp8" in flag else ""))
+    vae = group.add_mutually_exclusive_group()
+    for flag, dtype in VAE_FLAGS.items():
+        vae.add_argument(flag, dest="vae_dtype", action="store_const", const=dtype,
+                         help=f"VAE in {str(dtype).removeprefix('torch.')}")
+    group.add_argument("--cpu-vae", action="store_true", help="run the VAE on the CPU")
+    group.add_argument("--compile", action="store_true",
+                       help="torch.compile every UNet on the GPU (the first prompt of each size compiles)")
+
+
+def precision_settings(args: argparse.Namespace) -> Precision:
+    every = torch.float32 if getattr(args, "force_fp32", False) else (
+        torch.float16 if getattr(args, "force_fp16", False) else None)
+    return Precision(unet=getattr(args, "unet_dtype", None) or every, vae=getattr(args, "vae_dtype", None) or every,
+                     text_encoder=every, cpu_vae=bool(getattr(args, "cpu_vae", False)))
 
 
 def memory_settings(args: argparse.Namespace) -> MemorySettings:
@@ -48,8 +80,16 @@ def apply_memory_flags(args: argparse.Namespace) -> MemorySettings:
     if settings.policy == VRAMPolicy.CPU:
         os.environ[DEVICE_ENV] = "cpu"  # loaders and nodes pick the CPU too
     MANAGER.configure(default_device(), settings)
+    precision.configure(precision_settings(args))
+    speed.configure(SpeedSettings(compile=bool(getattr(args, "compile", False))), MANAGER.device)
     from comfy_compat.surface.comfy import cli_args
 
     reserve_gb = settings.reserve_bytes / GIB if settings.reserve_bytes else None
     cli_args.use_memory_settings(settings.policy.value, reserve_gb, not settings.smart_memory)
+    for name in ("force_fp32", "force_fp16", "cpu_vae"):
+        setattr(cli_args.args, name, bool(getattr(args, name, False)))
+    for flag in (*UNET_FLAGS, *VAE_FLAGS):
+        dest = flag.lstrip("-").replace("-", "_")
+        kind = "unet_dtype" if flag in UNET_FLAGS else "vae_dtype"
+        setattr(cli_args.args, dest, getattr(args, kind, None) == {**UNET_FLAGS, **VAE_FLAGS}[flag])
     return settings

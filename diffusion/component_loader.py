@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Optional, Union
 
 import torch
 
-from . import convert
+from . import convert, precision
 from .checkpoint_io import read_state_dict
 from .families import (
     SDXL_REFINER_SIZE_IDS,
@@ -64,7 +64,9 @@ def load_unet(path: PathLike, *, device: Optional[torch.device] = None, dtype: O
               prediction_type: Union[PredictionType, str, None] = None) -> DiffusionModel:
     """A MODEL from a UNet-only file (or a diffusers unet folder)."""
     hub_off()
+    explicit = dtype
     device, dtype = _resolve(device, dtype)
+    dtype = precision.weights_dtype("unet", device, explicit)
     path = Path(path)
     if path.is_dir():
         return _diffusers_unet(path, None, device, dtype, prediction_type)
@@ -81,7 +83,8 @@ def load_unet(path: PathLike, *, device: Optional[torch.device] = None, dtype: O
     family = unet_family(sd)
     pred = detect_prediction_type(sd, prediction_type)
     unet = MANAGER.place(_unet_from_single_file(sd, family, dtype), device)
-    return DiffusionModel(unet, family, pred, device, dtype, size_ids=sdxl_size_ids(sd, context_width(sd)))
+    return DiffusionModel(unet, family, pred, device, precision.compute_dtype(dtype, device),
+                          size_ids=sdxl_size_ids(sd, context_width(sd)))
 
 
 def _diffusers_unet(path: Path, sd: Optional[StateDict], device: torch.device, dtype: torch.dtype,
@@ -104,7 +107,8 @@ def _diffusers_unet(path: Path, sd: Optional[StateDict], device: torch.device, d
         family = ModelFamily.SD2 if config.get("cross_attention_dim") == SD2_CONTEXT else ModelFamily.SD1
     x4 = config.get("num_class_embeds") is not None and config.get("in_channels") == 7
     pred = PredictionType(prediction_type or (PredictionType.V_PREDICTION if x4 else PredictionType.EPSILON))
-    return DiffusionModel(MANAGER.place(unet, device).eval().requires_grad_(False), family, pred, device, dtype,
+    return DiffusionModel(MANAGER.place(unet, device).eval().requires_grad_(False), family, pred, device,
+                          precision.compute_dtype(dtype, device),
                           size_ids=size_ids)
 
 
@@ -151,7 +155,9 @@ def load_text_encoders(paths: list[PathLike], *, device: Optional[torch.device] 
     from .text_encoder import ClipEncoderSpec, TextEncoder
 
     hub_off()
+    explicit = dtype
     device, dtype = _resolve(device, dtype)
+    dtype = precision.weights_dtype("text_encoder", device, explicit)
     files = [EncoderFile(Path(p)) for p in paths]
     encoders: list
     if len(files) == 1:

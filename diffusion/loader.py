@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Callable, Mapping, Optional, Union
 
 import torch
 
-from . import convert
+from . import convert, precision
 from .checkpoint_io import read_state_dict
 from .device import default_device, default_dtype
 from .families import (
@@ -201,6 +201,7 @@ def load_checkpoint(
     `prediction_type` overrides what the file says (a `v_pred` key, or the folder's
     scheduler config). Raises ValueError with what was found for anything unrecognised."""
     hub_off()
+    explicit = dtype
     device, dtype = _resolve(device, dtype)
     path = Path(path)
     if path.is_dir():
@@ -210,18 +211,28 @@ def load_checkpoint(
     sd = read_state_dict(path)
     family = detect_family(sd)
     pred = detect_prediction_type(sd, prediction_type)
-    unet = MANAGER.place(_unet_from_single_file(sd, family, dtype), device)
+    unet_dtype = precision.weights_dtype("unet", device, explicit)
+    unet = MANAGER.place(_unet_from_single_file(sd, family, unet_dtype), device)
     vae_sd = convert.strip_prefix(sd, VAE_PREFIX)
     if not vae_sd:
         raise ValueError(f"{path.name}: no VAE weights under {VAE_PREFIX!r} (found {describe_keys(sd)})")
-    vae = MANAGER.place(vae_from_state_dict(vae_sd, family, dtype), device)
-    encoders = build_text_encoders(sd, family, device, dtype)
+    text_dtype = precision.weights_dtype("text_encoder", device, explicit)
+    encoders = build_text_encoders(sd, family, device, text_dtype)
     return CheckpointParts(
-        model=DiffusionModel(unet, family, pred, device, dtype, size_ids=sdxl_size_ids(sd, context_width(sd))),
-        clip=TextEncoder(family, encoders, device, dtype),
-        vae=VAE(vae, device, dtype),
+        model=DiffusionModel(unet, family, pred, device, precision.compute_dtype(unet_dtype, device),
+                             size_ids=sdxl_size_ids(sd, context_width(sd))),
+        clip=TextEncoder(family, encoders, device, text_dtype),
+        vae=_vae(vae_from_state_dict, (vae_sd, family), device, explicit),
         family=family,
     )
+
+
+def _vae(build: Callable[..., torch.nn.Module], args: tuple, device: torch.device,
+         explicit: Optional[torch.dtype]) -> VAE:
+    """A VAE value in the flags' precision and on their device (--cpu-vae)."""
+    where = precision.vae_device(device)
+    dtype = precision.weights_dtype("vae", where, explicit)
+    return VAE(MANAGER.place(build(*args, dtype), where), where, dtype)
 
 
 def load_vae(
@@ -248,6 +259,7 @@ def load_vae_state_dict(
     name: str = "the state dict",
 ) -> VAE:
     """A VAE from weights in original or diffusers layout (optionally under first_stage_model./vae.)."""
+    explicit = dtype
     device, dtype = _resolve(device, dtype)
     for prefix in (VAE_PREFIX, "vae."):
         if any(k.startswith(prefix) for k in sd):
@@ -256,10 +268,9 @@ def load_vae_state_dict(
     if "encoder.conv_in.weight" not in sd:
         raise ValueError(f"{name} is not a VAE: no encoder.conv_in.weight (found {describe_keys(sd)})")
     try:
-        module = vae_from_state_dict(sd, ModelFamily.SD1, dtype)
+        return _vae(vae_from_state_dict, (sd, ModelFamily.SD1), device, explicit)
     except ValueError as exc:
         raise ValueError(f"{name}: {exc}") from exc
-    return VAE(MANAGER.place(module, device), device, dtype)
 
 
 # ----------------------------------------------------------------------------- diffusers folders

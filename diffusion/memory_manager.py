@@ -183,11 +183,32 @@ class ModelManager:
                         if not rec.in_use:
                             self._offload(rec)
 
+    @contextlib.contextmanager
+    def policy_for_now(self, policy: VRAMPolicy) -> Iterator[None]:
+        """Inside, decisions follow `policy` (an out-of-memory retry's LOW)."""
+        with self._lock:
+            kept = self.settings
+            self.settings = MemorySettings(policy, kept.reserve_bytes, kept.smart_memory)
+        try:
+            yield
+        finally:
+            with self._lock:
+                self.settings = kept
+
     def ensure(self, modules: Iterable[Optional[nn.Module]], kind: str = "model") -> None:
         """Load the modules as `using` does, without holding them (a pack that runs a model
         itself after ComfyUI's load_models_gpu)."""
         with self.using(modules, kind):
             pass
+
+    def resized(self, module: nn.Module) -> None:
+        """A registered model's weights changed dtype (a VAE put in float32): its size again."""
+        with self._lock:
+            rec = self._records.get(id(module))
+            if rec is not None and rec.module is module:
+                loaded = rec.state == "loaded"
+                rec.size = tensor_bytes_of(module)
+                rec.on_device = rec.size if loaded else min(rec.on_device, rec.size)
 
     def unload_all(self) -> None:
         """Every idle model back to the offload device (POST /free's unload_models)."""
@@ -311,7 +332,8 @@ def _stream(layer: nn.Module, device: torch.device) -> list:
             param.data = data
         module._buffers.update(resting.pop("buffers", {}))
 
-    return [layer.register_forward_pre_hook(bring), layer.register_forward_hook(put_back)]
+    # First in, last out: a precision hook (fp8 upcast) sees the weights already on the device.
+    return [layer.register_forward_pre_hook(bring, prepend=True), layer.register_forward_hook(put_back)]
 
 
 MANAGER = ModelManager()

@@ -18,6 +18,8 @@ from .interrupts import check_blocks, raise_if_interrupted
 from .key_patches import KeyPatchable, unet_key_names
 from .model_options import PatchableModel
 from .patching import WeightPatch, patched
+from .precision import FP8, upcast_per_layer
+from .speed import unet_patches_for
 from .unet_patches import UNetPatch
 from .unet_patches import applied as unet_patches_applied
 from .types import ModelFamily, PredictionType, UNetLike
@@ -80,9 +82,12 @@ class DiffusionModel(PatchableModel, KeyPatchable, UNetLike):
         self.dtype = dtype
         self.discrete_timesteps = True
         self.patches: tuple[WeightPatch, ...] = ()
-        self.unet_patches: tuple[UNetPatch, ...] = ()
+        self.unet_patches: tuple[UNetPatch, ...] = unet_patches_for(self.device)  # --compile
         self._init_options()
         check_blocks(self.unet)  # one step at a large size is long: stop between its blocks
+        first = next(self.unet.parameters(), None)
+        if first is not None and first.dtype in FP8:  # fp8 storage: each layer computes upcast
+            upcast_per_layer(self.unet, dtype)
 
     @property
     def in_channels(self) -> int:

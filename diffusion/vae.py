@@ -6,6 +6,7 @@ mean and decode takes it back, both float32 on the CPU.
 """
 from __future__ import annotations
 
+import logging
 from fractions import Fraction
 from typing import Optional
 
@@ -13,6 +14,9 @@ import torch
 
 from . import memory_manager
 from .interrupts import check_blocks
+from .oom import small_footprint
+
+log = logging.getLogger(__name__)
 
 DOWNSCALE = 8
 
@@ -49,9 +53,12 @@ class VAE:
         return int(self.vae.config.latent_channels)
 
     def encode(self, image: torch.Tensor) -> torch.Tensor:
-        """[B,H,W,C] in 0..1 -> the posterior mean [B,4,H/8,W/8] (unscaled; /4 for a 4x VAE), float32 CPU."""
+        """[B,H,W,C] in 0..1 -> the posterior mean [B,4,H/8,W/8] (unscaled; /4 for a 4x VAE), float32 CPU.
+        In an out-of-memory retry (diffusion/oom.py) it works in tiles."""
         if image.ndim != 4:
             raise ValueError(f"expected an IMAGE [B,H,W,C], got shape {tuple(image.shape)}")
+        if small_footprint():
+            return self.encode_tiled(image)
         pixels = crop_to_multiple(image, self.downscale)[..., :3]
         pixels = pixels.permute(0, 3, 1, 2).to(self.device, self.dtype) * 2.0 - 1.0
         with torch.inference_mode(), self._loaded():
@@ -101,11 +108,21 @@ class VAE:
         return image.permute(0, 2, 3, 1).to("cpu").contiguous()
 
     def decode(self, latent: torch.Tensor) -> torch.Tensor:
-        """[B,4,h,w] unscaled latent -> [B,8h,8w,3] image in 0..1, float32 CPU."""
+        """[B,4,h,w] unscaled latent -> [B,8h,8w,3] image in 0..1, float32 CPU. In an
+        out-of-memory retry it works in tiles; a half-precision decode that turns to NaN
+        (SDXL's VAE in fp16 does) is done again in float32, and the VAE stays in float32."""
         if latent.ndim != 4 or latent.shape[1] != self.latent_channels:
             raise ValueError(f"expected a latent [B,{self.latent_channels},h,w], got shape {tuple(latent.shape)}")
+        if small_footprint():
+            return self.decode_in_tiles(latent)
         with torch.inference_mode(), self._loaded():
             pixels = self.vae.decode(latent.to(self.device, self.dtype)).sample
+            if self.dtype != torch.float32 and torch.isnan(pixels).any():
+                log.warning("the VAE decode gave NaN in %s; decoding again in float32 (kept from now on)", self.dtype)
+                self.vae.to(torch.float32)
+                self.dtype = torch.float32
+                memory_manager.MANAGER.resized(self.vae)
+                pixels = self.vae.decode(latent.to(self.device, self.dtype)).sample
         image = ((pixels.float() + 1.0) / 2.0).clamp(0.0, 1.0)
         return image.permute(0, 2, 3, 1).to("cpu").contiguous()
 

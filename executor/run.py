@@ -322,14 +322,17 @@ class _Run:
             return ExecutionBlocker(None)
 
         from diffusion.interrupts import Interrupted, interruptible
+        from diffusion.oom import retry_on_out_of_memory
+
+        what = f"{node.class_type} (node {node_id})"
 
         try:
             # Long diffusion work inside the node checks the interrupt between its parts.
             with interruptible(self.executor.interrupt_event.is_set):
                 if plain_call(cls, inputs):
-                    outputs, ui = unpack(call(inputs), len(cls.OUTPUTS))
+                    outputs, ui = retry_on_out_of_memory(lambda: unpack(call(inputs), len(cls.OUTPUTS)), what)
                 else:
-                    outputs, ui = call_node(cls, inputs, call, on_blocked)
+                    outputs, ui = retry_on_out_of_memory(lambda: call_node(cls, inputs, call, on_blocked), what)
         except ExecutionInterrupted:
             raise
         except Interrupted as exc:

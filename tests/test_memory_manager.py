@@ -227,3 +227,20 @@ def test_system_stats_reports_the_manager(tmp_path):
     memory = stats["memory"]
     assert memory["policy"] == "normalvram" and isinstance(memory["models"], list)
     json.dumps(stats)
+
+
+def test_streaming_and_fp8_upcast_together_leave_the_stored_weights():
+    from diffusion.precision import upcast_per_layer
+
+    net = _net(depth=4)
+    net.to(torch.float8_e4m3fn)
+    upcast_per_layer(net, torch.float32)
+    x = torch.randn(2, 32)
+    with torch.no_grad():
+        want = net(x)
+    manager = _simulated(tensor_bytes_of(net) // 2)
+    with manager.using([net]), torch.no_grad():
+        assert manager.state_of(net) == "partial"
+        got = net(x)
+    assert torch.equal(got, want)
+    assert {p.dtype for p in net.parameters()} == {torch.float8_e4m3fn}

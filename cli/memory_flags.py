@@ -82,10 +82,14 @@ def apply_memory_flags(args: argparse.Namespace) -> MemorySettings:
     MANAGER.configure(default_device(), settings)
     precision.configure(precision_settings(args))
     speed.configure(SpeedSettings(compile=bool(getattr(args, "compile", False))), MANAGER.device)
-    from comfy_compat.surface.comfy import cli_args
+    from comfy_compat import install_surface
+
+    install_surface()  # the flags as packs read them: comfy.cli_args, comfy.model_management
+    from comfy import cli_args, model_management
 
     reserve_gb = settings.reserve_bytes / GIB if settings.reserve_bytes else None
     cli_args.use_memory_settings(settings.policy.value, reserve_gb, not settings.smart_memory)
+    model_management.use_memory_policy(settings.policy.value, not settings.smart_memory)
     for name in ("force_fp32", "force_fp16", "cpu_vae"):
         setattr(cli_args.args, name, bool(getattr(args, name, False)))
     for flag in (*UNET_FLAGS, *VAE_FLAGS):

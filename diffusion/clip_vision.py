@@ -19,6 +19,7 @@ from typing import Any, Mapping, Optional, Union
 import torch
 import torch.nn.functional as F
 
+from .memory_manager import MANAGER
 from .checkpoint_io import read_state_dict
 from .device import default_device, default_dtype
 from .families import StateDict, describe_keys
@@ -141,7 +142,7 @@ class ClipVision:
         """Encode IMAGE [B,H,W,C] 0..1; `crop` centre-crops after resizing the short side
         (else the image is squashed to the square input size)."""
         pixels = preprocess(image, self.image_size, self.image_mean, self.image_std, crop)
-        with torch.inference_mode():
+        with torch.inference_mode(), MANAGER.using([self.model], "clip_vision"):
             out = self.model(pixel_values=pixels.to(self.device, self.dtype), output_hidden_states=True)
         return ClipVisionOutput(
             image_embeds=out.image_embeds.float().cpu(),
@@ -187,7 +188,7 @@ def clip_vision_from_state_dict(
     hf_config = CLIPVisionConfig(**{k: v for k, v in config.items() if k not in ("image_mean", "image_std",
                                                                                  "model_type")})
     model = instantiate(lambda: CLIPVisionModelWithProjection(hf_config), weights, dtype, "CLIP vision")
-    return ClipVision(model.to(device), config, device, dtype)
+    return ClipVision(MANAGER.place(model, device), config, device, dtype)
 
 
 def load_clip_vision(path: Union[str, os.PathLike], **kwargs: Any) -> ClipVision:

@@ -22,6 +22,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from .memory_manager import MANAGER
 from .checkpoint_io import PICKLE_EXTENSIONS, read_state_dict
 from .families import StateDict, describe_keys
 
@@ -159,7 +160,7 @@ class UpscaleModel:
     """The UPSCALE_MODEL socket value: a network and its scale; `upscale` runs it in tiles."""
 
     def __init__(self, module: nn.Module, device: torch.device) -> None:
-        self.module, self.device = module.to(device), torch.device(device)
+        self.module, self.device = MANAGER.place(module, device), torch.device(device)
         self.scale = int(module.scale)
 
     def upscale(self, image: torch.Tensor, tile: int = TILE, overlap: int = OVERLAP) -> torch.Tensor:
@@ -176,7 +177,8 @@ class UpscaleModel:
 
         while True:
             try:
-                out = tiled_map(pixels, run, tile, min(overlap, tile // 4), Fraction(self.scale))
+                with MANAGER.using([self.module], "upscale_model"):
+                    out = tiled_map(pixels, run, tile, min(overlap, tile // 4), Fraction(self.scale))
                 break
             except torch.OutOfMemoryError:
                 if tile <= 64:

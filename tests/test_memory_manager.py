@@ -201,7 +201,10 @@ def test_lora_patched_sampling_streams_and_restores_the_base_weights(parts, app_
 
 def test_memory_flags_reach_the_manager(monkeypatch):
     from cli.memory_flags import add_memory_flags, apply_memory_flags, memory_settings
-    from comfy_compat.surface.comfy import cli_args
+    from comfy_compat import install_surface
+
+    install_surface()
+    from comfy import cli_args
 
     parser = argparse.ArgumentParser()
     add_memory_flags(parser)

@@ -54,7 +54,10 @@ def test_precision_flags_parse(flags):
     assert precision_settings(parser.parse_args(["--force-fp32", "--fp8_e4m3fn-unet"])).unet == torch.float8_e4m3fn
     with pytest.raises(SystemExit):
         parser.parse_args(["--bf16-unet", "--fp16-unet"])
-    from comfy_compat.surface.comfy import cli_args
+    from comfy_compat import install_surface
+
+    install_surface()
+    from comfy import cli_args
 
     flags("--bf16-vae")
     assert cli_args.args.bf16_vae is True and cli_args.args.fp16_vae is False

@@ -11,6 +11,8 @@ from typing import Any, Callable, Optional, Sequence, Union
 import numpy as np
 import torch
 
+from diffusion.memory_manager import MANAGER
+
 from ..types import Detection, DetectorError
 from . import boxes as box_ops
 from .network import DetectionModel, Segment, labels_of, prepare
@@ -70,7 +72,7 @@ class YoloDetector:
         stride = max(32, int(max(float(s) for s in head.stride)))
         side = size or _trained_size(network) or DEFAULT_SIZE
         side = max(stride, int(round(side / stride)) * stride)
-        network.to(device)
+        MANAGER.place(network, torch.device(device))
         return cls(
             _torch_runner(network, torch.device(device)),
             labels_of(network, int(head.nc)),
@@ -159,7 +161,7 @@ def load_torch(path: Union[str, os.PathLike], *, size: Optional[int] = None, dev
 
 def _torch_runner(network: DetectionModel, device: torch.device) -> Runner:
     def run(batch: np.ndarray) -> tuple[np.ndarray, Optional[np.ndarray]]:
-        with torch.inference_mode():
+        with torch.inference_mode(), MANAGER.using([network], "detector"):
             out = network(torch.from_numpy(batch).to(device))
         pred, protos = out if isinstance(out, tuple) else (out, None)
         return pred[0].float().cpu().numpy(), None if protos is None else protos[0].float().cpu().numpy()

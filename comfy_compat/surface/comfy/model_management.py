@@ -50,6 +50,16 @@ MIN_WEIGHT_MEMORY_RATIO = 0.4
 EXTRA_RESERVED_VRAM = 400 * 1024 * 1024
 
 
+def use_memory_policy(policy: str, disable_smart_memory: bool) -> None:
+    """Set by the app from its memory flags: the VRAMState packs read here."""
+    global vram_state, set_vram_to, cpu_state, DISABLE_SMART_MEMORY
+    states = {"gpu_only": VRAMState.HIGH_VRAM, "highvram": VRAMState.HIGH_VRAM, "normalvram": VRAMState.NORMAL_VRAM,
+              "lowvram": VRAMState.LOW_VRAM, "novram": VRAMState.NO_VRAM, "cpu": VRAMState.DISABLED}
+    cpu_state = CPUState.CPU if policy == "cpu" or default_device().type != "cuda" else CPUState.GPU
+    vram_state = set_vram_to = states[policy] if cpu_state == CPUState.GPU else VRAMState.DISABLED
+    DISABLE_SMART_MEMORY = disable_smart_memory
+
+
 def get_torch_device() -> torch.device:
     return default_device()
 

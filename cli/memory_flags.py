@@ -10,7 +10,7 @@ import os
 import torch
 
 from diffusion import precision, speed
-from diffusion.memory_manager import MemorySettings, VRAMPolicy
+from diffusion.memory_manager import DEFAULT_RESERVE, MemorySettings, VRAMPolicy
 from diffusion.precision import Precision
 from diffusion.speed import SpeedSettings
 
@@ -35,7 +35,7 @@ def add_memory_flags(parser: argparse.ArgumentParser) -> None:
         policies.add_argument("--" + name.replace("_", "-"), dest="vram_policy", action="store_const",
                               const=VRAMPolicy(name), help=text)
     group.add_argument("--reserve-vram", type=float, default=None, metavar="GB",
-                       help="GPU memory left free for other programs and activations (default 0)")
+                       help="GPU memory left free for other programs and activations (default 1)")
     group.add_argument("--disable-smart-memory", action="store_true",
                        help="move each model back to CPU memory as soon as it has run")
     every = group.add_mutually_exclusive_group()
@@ -67,7 +67,7 @@ def memory_settings(args: argparse.Namespace) -> MemorySettings:
     if reserve is not None and reserve < 0:
         raise SystemExit("--reserve-vram must not be negative")
     return MemorySettings(policy=getattr(args, "vram_policy", None) or VRAMPolicy.NORMAL,
-                          reserve_bytes=int((reserve or 0) * GIB),
+                          reserve_bytes=DEFAULT_RESERVE if reserve is None else int(reserve * GIB),
                           smart_memory=not getattr(args, "disable_smart_memory", False))
 
 

@@ -51,9 +51,10 @@ class Denoiser:
     UNet its extra input channels for an entry."""
 
     def __init__(self, model: UNetLike, guide: Guide,
-                 concat: Optional[Callable[[CondEntry], torch.Tensor]] = None) -> None:
+                 concat: Optional[Callable[[CondEntry], torch.Tensor]] = None, seed: Optional[int] = None) -> None:
         self.model = model
         self.guide = guide
+        self.seed = seed  # the sampling's: unCLIP / SDXL revision embeddings are noised with it
         self.sampling = sampling_of(model)
         self.sigmas = self.sampling.sigmas
         self.round_timesteps = self.sampling.discrete and bool(getattr(model, "discrete_timesteps", False))
@@ -85,6 +86,8 @@ class Denoiser:
             x_in = torch.cat([x_in, c_concat.to(x_in)], dim=1)
         known_sigma, known_t = known
         t = known_t if sigma is known_sigma else self.timestep(sigma).to(x.device)
+        if self.seed is not None and (extra.get("unclip") is not None):
+            extra = {**extra, "seed": self.seed}
         inputs = {key: value for key, value in extra.items()
                   if value is not None and (self._takes is None or key in self._takes)}
         if control:
@@ -110,8 +113,8 @@ class ModelDenoiser(Denoiser):
     """KSampler's denoiser: classifier-free guidance of positive against negative."""
 
     def __init__(self, model: UNetLike, positive: Conditioning, negative: Conditioning, cfg: float,
-                 concat: Optional[Callable[[CondEntry], torch.Tensor]] = None) -> None:
-        super().__init__(model, CFGGuide(model, positive, negative, cfg), concat)
+                 concat: Optional[Callable[[CondEntry], torch.Tensor]] = None, seed: Optional[int] = None) -> None:
+        super().__init__(model, CFGGuide(model, positive, negative, cfg), concat, seed)
         self.cfg = float(cfg)
         self.positive, self.negative = self.guide.positive, self.guide.negative
 

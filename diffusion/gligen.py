@@ -18,6 +18,7 @@ from typing import Any, Iterator, Optional, Union
 import torch
 from torch import nn
 
+from .memory_manager import MANAGER
 from .checkpoint_io import read_state_dict
 from .families import StateDict, describe_keys
 
@@ -63,9 +64,11 @@ def transformer_blocks(unet: nn.Module) -> list[nn.Module]:
 
 
 @contextlib.contextmanager
-def applied(unet: nn.Module, gligen: Optional[tuple], latent_shape: torch.Size) -> Iterator[Optional[dict]]:
+def applied(unet: nn.Module, gligen: Optional[tuple], latent_shape: torch.Size, device: torch.device,
+            dtype: torch.dtype) -> Iterator[Optional[dict]]:
     """While open, the UNet carries the fusers; yields the `cross_attention_kwargs` for
-    the call (None when there are no boxes to apply)."""
+    the call (None when there are no boxes to apply). `device` and `dtype` are the ones
+    the UNet computes in (its weights may rest elsewhere or be stored in fp8)."""
     if not gligen or gligen[0] != "position":
         yield None
         return
@@ -73,10 +76,9 @@ def applied(unet: nn.Module, gligen: Optional[tuple], latent_shape: torch.Size) 
     blocks = transformer_blocks(unet)
     if len(blocks) != len(model.fusers):
         raise ValueError(f"GLIGEN has {len(model.fusers)} fusers, the UNet {len(blocks)} transformer blocks")
-    param = next(unet.parameters())
     batch, _, height, width = latent_shape
-    inputs = {k: v.to(param.device, param.dtype) for k, v in model.box_inputs(gligen[2], batch, height, width).items()}
-    model.to(param.device, param.dtype)
+    inputs = {k: v.to(device, dtype) for k, v in model.box_inputs(gligen[2], batch, height, width).items()}
+    model.to(device, dtype)
     saved_net = unet._modules.get("position_net")
     saved = [blk._modules.get("fuser") for blk in blocks]
     try:
@@ -153,8 +155,8 @@ def pooled_phrase(clip: Any, text: str) -> torch.Tensor:
     row = tokens[spec.name][0]
     text_model = getattr(spec.model, "text_model", spec.model)
     eos = int(getattr(text_model.config, "eos_token_id", 2))
-    ids = torch.tensor([[t if isinstance(t, int) else eos for t, *_ in row]], dtype=torch.long,
-                       device=next(spec.model.parameters()).device)
-    with torch.inference_mode(), patched(spec.model, [p for p in clip.patches if p.component == spec.name]):
+    ids = torch.tensor([[t if isinstance(t, int) else eos for t, *_ in row]], dtype=torch.long, device=clip.device)
+    with torch.inference_mode(), MANAGER.using([spec.model], "text_encoder"), \
+            patched(spec.model, [p for p in clip.patches if p.component == spec.name]):
         pooled = text_model(input_ids=ids).pooler_output
     return pooled.float().cpu().clone()

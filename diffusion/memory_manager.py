@@ -47,10 +47,13 @@ class VRAMPolicy(str, enum.Enum):
 KEEP_LOADED = (VRAMPolicy.GPU_ONLY, VRAMPolicy.HIGH)
 
 
+DEFAULT_RESERVE = 1024 ** 3  # what --reserve-vram leaves free when not given
+
+
 @dataclass(frozen=True)
 class MemorySettings:
     policy: VRAMPolicy = VRAMPolicy.NORMAL
-    reserve_bytes: int = 0  # kept free on the device for activations and other programs
+    reserve_bytes: int = DEFAULT_RESERVE  # kept free on the device for activations and other programs
     smart_memory: bool = True  # keep models loaded between uses while they fit
 
 
@@ -104,6 +107,7 @@ class ModelManager:
                  free_memory: Optional[Callable[[], int]] = None, offload_device: torch.device = CPU) -> None:
         self._lock = threading.RLock()
         self._records: dict[int, Record] = {}
+        self._unmanaged: dict[int, "weakref.ref[nn.Module]"] = {}
         self._clock = itertools.count(1)
         self.configure(device, settings, free_memory, offload_device)
 
@@ -135,7 +139,18 @@ class ModelManager:
         return self.offload_device
 
     def place(self, module: nn.Module, device: torch.device) -> nn.Module:
+        """Put a freshly loaded model where it waits for its first use. A model meant to run on
+        the offload device itself (--cpu-vae, a detector loaded for the CPU) is left alone by
+        `using` from then on."""
+        device = torch.device(device)
+        if self.active and device.type == self.offload_device.type and self.device.type != device.type:
+            with self._lock:
+                self._unmanaged[id(module)] = weakref.ref(module)
         return module.to(self.initial_device(device))
+
+    def _is_unmanaged(self, module: nn.Module) -> bool:
+        ref = self._unmanaged.get(id(module))
+        return ref is not None and ref() is module
 
     def free_memory(self) -> int:
         """Free bytes on the compute device now."""
@@ -161,11 +176,14 @@ class ModelManager:
             yield
             return
         with self._lock:
-            records = [self._record(m, kind) for m in mods]
+            records = [self._record(m, kind) for m in mods if not self._is_unmanaged(m)]
+            # A model already running (a pack's load_models_gpu during sampling) keeps its
+            # layout: its weights may be patched right now.
+            fresh = [rec for rec in records if not rec.in_use]
             for rec in records:
                 rec.in_use += 1
             try:
-                self._load(records, extra_bytes)
+                self._load(fresh, extra_bytes)
             except BaseException:
                 for rec in records:
                     rec.in_use -= 1
@@ -196,10 +214,17 @@ class ModelManager:
                 self.settings = kept
 
     def ensure(self, modules: Iterable[Optional[nn.Module]], kind: str = "model") -> None:
-        """Load the modules as `using` does, without holding them (a pack that runs a model
-        itself after ComfyUI's load_models_gpu)."""
-        with self.using(modules, kind):
-            pass
+        """Load the modules as `using` does, without holding them and without sending them
+        back afterwards (a pack that runs a model itself after ComfyUI's load_models_gpu)."""
+        if not self.active:
+            return
+        with self._lock:
+            mods = [m for m in dict.fromkeys(modules) if m is not None and not self._is_unmanaged(m)]
+            records = [self._record(m, kind) for m in mods]
+            self._load([rec for rec in records if not rec.in_use], 0)
+            now = next(self._clock)
+            for rec in records:
+                rec.last_used = now
 
     def resized(self, module: nn.Module) -> None:
         """A registered model's weights changed dtype (a VAE put in float32): its size again."""
@@ -231,7 +256,7 @@ class ModelManager:
     # -- decisions ------------------------------------------------------------------------
 
     def _live(self) -> list[Record]:
-        return [r for r in self._records.values() if r.module is not None]
+        return [r for r in list(self._records.values()) if r.module is not None]
 
     def _record(self, module: nn.Module, kind: str) -> Record:
         rec = self._records.get(id(module))
@@ -280,8 +305,8 @@ class ModelManager:
         if rec.state == "loaded":
             return
         self._stop_streaming(rec)
+        rec.on_device = rec.size  # counted first: an out-of-memory halfway is cleaned up by _offload
         rec.module.to(self.device)
-        rec.on_device = rec.size
 
     def _offload(self, rec: Record) -> None:
         if rec.on_device == 0 and not rec.streamed:
@@ -333,7 +358,15 @@ def _stream(layer: nn.Module, device: torch.device) -> list:
         module._buffers.update(resting.pop("buffers", {}))
 
     # First in, last out: a precision hook (fp8 upcast) sees the weights already on the device.
-    return [layer.register_forward_pre_hook(bring, prepend=True), layer.register_forward_hook(put_back)]
+    return [layer.register_forward_pre_hook(bring, prepend=True),
+            layer.register_forward_hook(put_back, always_call=True)]  # also after an error in the layer
+
+
+def sampling_bytes(latent_shape: Sequence[int], element_size: int = 2) -> int:
+    """Room a UNet's activations want at this latent size (conditional and unconditional
+    rows together), by ComfyUI's rule of thumb: 0.01 MiB per latent pixel per byte of dtype."""
+    batch, _channels, height, width = (int(v) for v in latent_shape[:4])
+    return int(2 * batch * height * width * element_size * 0.01 * 2**20)
 
 
 MANAGER = ModelManager()

@@ -176,6 +176,7 @@ class DiffusionModel(PatchableModel, KeyPatchable, UNetLike):
         unclip: Optional[list] = None,
         gligen: Optional[tuple] = None,
         noise_augmentation: float = 0.0,
+        seed: Optional[int] = None,
     ) -> torch.Tensor:
         """One UNet call (see UNetLike). SDXL without `pooled` gets zeros, as in ComfyUI.
 
@@ -184,7 +185,8 @@ class DiffusionModel(PatchableModel, KeyPatchable, UNetLike):
         feature)], strength) ones whose features are added after those blocks. `size_cond`: SDXL's size conditioning
         (diffusion/cond_extras.py), one dict or one per entry of the call; `unclip`, `gligen`:
         an unCLIP model's image embeddings and GLIGEN's boxes, the extras of the conditioning
-        this call runs; `noise_augmentation`: the x4 upscaler's image noise (its class label)."""
+        this call runs; `noise_augmentation`: the x4 upscaler's image noise (its class label);
+        `seed`: the sampling's, which seeds the image embeddings' noise as in ComfyUI."""
         n = x.shape[0]
         timestep = torch.as_tensor(timestep, dtype=torch.float32).reshape(-1)
         timestep = _batch(timestep, n, "timestep").to(self.device)
@@ -193,7 +195,7 @@ class DiffusionModel(PatchableModel, KeyPatchable, UNetLike):
         kwargs: dict[str, Any] = {}
         if self.family == ModelFamily.SDXL:
             if unclip:
-                pooled = sdxl_pooled(unclip, self.pooled_dim)
+                pooled = sdxl_pooled(unclip, self.pooled_dim, seed)
             if pooled is None:
                 pooled = torch.zeros(1, self.pooled_dim)
             h, w = x.shape[-2] * VAE_DOWNSCALE, x.shape[-1] * VAE_DOWNSCALE
@@ -205,12 +207,12 @@ class DiffusionModel(PatchableModel, KeyPatchable, UNetLike):
             level = x4_upscaler.noise_level(noise_augmentation)
             kwargs["class_labels"] = torch.full((n,), level, dtype=torch.long, device=self.device)
         if is_unclip_unet(self.unet):
-            kwargs["class_labels"] = unclip_class_labels(self, unclip, n).to(self.device, self.dtype)
+            kwargs["class_labels"] = unclip_class_labels(self, unclip, n, seed).to(self.device, self.dtype)
         adapters = [c for c in control or () if getattr(c[0], "is_adapter", False)]
         nets = [c for c in control or () if not getattr(c[0], "is_adapter", False)]
         if nets:
             kwargs.update(self._control_residuals(sample, timestep, hidden, kwargs.get("added_cond_kwargs"), nets))
-        with torch.inference_mode(), gligen_applied(self.unet, gligen, sample.shape) as attention_kwargs, \
+        with torch.inference_mode(), gligen_applied(self.unet, gligen, sample.shape, self.device, self.dtype) as attention_kwargs, \
                 features_added(self.unet, adapter_additions(adapters)):
             if attention_kwargs is not None:
                 kwargs["cross_attention_kwargs"] = attention_kwargs

@@ -80,4 +80,4 @@ def _hook(layer: nn.Module, params: list, dtype: torch.dtype) -> None:
         held.clear()
 
     layer.register_forward_pre_hook(cast)
-    layer.register_forward_hook(restore)
+    layer.register_forward_hook(restore, always_call=True)  # also after an error (out of memory) in the layer

@@ -156,15 +156,15 @@ def accepts(fn: Callable, name: str) -> bool:
     return name in params or any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
 
 
-def _sampling_modules(model: UNetLike, *conditionings: Conditioning) -> list:
+def _sampling_modules(model: UNetLike, guide: Optional[Guide], *conditionings: Conditioning) -> list:
     """The modules a sampling runs: the UNet and the ControlNets / T2I-Adapters its
-    conditionings carry."""
+    conditionings carry (a GUIDER node's lists included)."""
+    links = [(item[1] or {}).get("control") for cond in conditionings for item in cond or [] if len(item) > 1]
+    links += [entry.control for entry in (guide.entries if guide is not None else [])]
     modules = [getattr(model, "unet", None)]
-    for cond in conditionings:
-        for item in cond or []:
-            link = (item[1] or {}).get("control") if len(item) > 1 else None
-            for each in (link.chain() if link is not None else []):
-                modules.append(getattr(each.control_net, "module", None))
+    for link in links:
+        for each in (link.chain() if link is not None else []):
+            modules.append(getattr(each.control_net, "module", None))
     return modules
 
 
@@ -264,9 +264,9 @@ def sample_sigmas(
             guide = CFGGuide(model, positive, negative, cfg)
         guide = guide.with_post(holder.hook)
     if denoiser is None and guide is not None:
-        denoiser = Denoiser(model, guide, concat=concat)
+        denoiser = Denoiser(model, guide, concat=concat, seed=seed)
     elif denoiser is None:
-        denoiser = ModelDenoiser(model, positive, negative, cfg, concat=concat)
+        denoiser = ModelDenoiser(model, positive, negative, cfg, concat=concat, seed=seed)
     if mask is not None:
         kept_noise = noise
         if spec.inpaint_noise_offset is not None:
@@ -289,7 +289,9 @@ def sample_sigmas(
     unknown = [key for key in options if not accepts(spec.fn, key)]
     if unknown:
         raise ValueError(f"sampler options {unknown} are not supported by this sampler")
-    with memory_manager.using(_sampling_modules(model, positive, negative), "unet"), _patched(model):
+    room = memory_manager.sampling_bytes(x.shape, torch.empty((), dtype=model.dtype).element_size()) \
+        if hasattr(model, "dtype") else 0
+    with memory_manager.using(_sampling_modules(model, guide, positive, negative), "unet", room), _patched(model):
         out = spec.fn(denoiser, x, sigmas, noise_sampler=noise_sampler, callback=callback, **options)
     result = out / scale
     if mask is not None:

@@ -173,14 +173,15 @@ def _run_encoder(
     layer: int,
     want_pooled: bool,
     inject: Sequence[tuple[int, int, torch.Tensor]] = (),
+    device: Optional[torch.device] = None,
 ) -> tuple[torch.Tensor, Optional[torch.Tensor]]:
     """One forward over a batch of 77-token rows: (hidden [n,77,D], pooled [n,P] or None), float32.
 
     `inject` (row, position, vector) replaces token embeddings (textual inversion) before
     the position embeddings are added."""
     model = spec.model
-    param = next(model.parameters())
-    input_ids = torch.tensor(ids, dtype=torch.long, device=param.device)
+    input_ids = torch.tensor(ids, dtype=torch.long, device=device)  # the encoder's device, not a
+    # first weight's: that one may be resting on the CPU while its layer streams
     handle = None
     if inject:
 
@@ -326,12 +327,12 @@ class TextEncoder(ComfyClipAPI):
                  [float(w) for _, w, *_ in row]) for row in token_rows]
         inject = [(r, pos, item[0].vectors[spec.name]) for r, row in enumerate(token_rows)
                   for pos, item in enumerate(row) if isinstance(item[0], EmbeddedToken)]
-        z, pooled = _run_encoder(spec, [ids for ids, _ in rows], layer, spec.return_pooled, inject)
+        z, pooled = _run_encoder(spec, [ids for ids, _ in rows], layer, spec.return_pooled, inject, self.device)
         z = z.cpu()
         weights = torch.tensor([w for _, w in rows], dtype=torch.float32)  # [k, 77]
         if bool((weights != 1.0).any()):
             empty_ids, _ = chunk_ids([], spec.pad_with_end)
-            z_empty, _ = _run_encoder(spec, [empty_ids], layer, False)
+            z_empty, _ = _run_encoder(spec, [empty_ids], layer, False, device=self.device)
             z_empty = z_empty.cpu()  # [1, 77, D]
             w = weights.unsqueeze(-1)
             weighted = (z - z_empty) * w + z_empty

@@ -21,6 +21,7 @@ import torch
 MAX_NOISE_LEVEL = 1000
 MERGE_NOISE_AUGMENTATION = 0.05
 DEFAULT_SEED = -10  # the augmentation noise is seeded, so every UNet call of a run sees the same
+SEED_OFFSET = -10  # with a sampling's seed: that seed minus 10, as ComfyUI
 UNCLIP_VISION_PREFIX = "embedder.model.visual."
 
 
@@ -94,23 +95,28 @@ def unclip_adm(unclip: Optional[list], augmentor: NoiseAugmentor, merge: float =
     return augmentor(total[:, :augmentor.dim], augmentor.level(merge), seed)
 
 
-def sdxl_pooled(unclip: list, width: int) -> torch.Tensor:
+def augmentation_seed(seed: Optional[int]) -> int:
+    """The noise seed of a sampling's image embeddings: its seed minus 10 (0 minus 10 without one)."""
+    return DEFAULT_SEED if seed is None else int(seed) + SEED_OFFSET
+
+
+def sdxl_pooled(unclip: list, width: int, seed: Optional[int] = None) -> torch.Tensor:
     """SDXL with image embeddings (Revision): the noised embeddings replace the pooled
     text input [1, width]; several are merged without extra noise."""
-    return unclip_adm(unclip, NoiseAugmentor(width), merge=0.0)[:, :width]
+    return unclip_adm(unclip, NoiseAugmentor(width), merge=0.0, seed=augmentation_seed(seed))[:, :width]
 
 
 def is_unclip_unet(unet: torch.nn.Module) -> bool:
     return getattr(unet.config, "class_embed_type", None) == "projection"
 
 
-def class_labels(model, unclip: Optional[list], batch: int) -> torch.Tensor:
+def class_labels(model, unclip: Optional[list], batch: int, seed: Optional[int] = None) -> torch.Tensor:
     """The class input [batch, 2D] of an unCLIP DiffusionModel for one call."""
     augmentor = getattr(model, "noise_augmentor", None)
     if augmentor is None:
         width = int(model.unet.config.projection_class_embeddings_input_dim)
         augmentor = NoiseAugmentor(width // 2)
-    adm = unclip_adm(unclip, augmentor)
+    adm = unclip_adm(unclip, augmentor, seed=augmentation_seed(seed))
     return adm.expand(batch, -1) if adm.shape[0] == 1 else adm
 
 

@@ -44,9 +44,21 @@ class VAE:
         for coder in ("encoder", "decoder"):  # a large decode is long: stop between blocks
             check_blocks(getattr(vae, coder, None))
 
-    def _loaded(self):
-        """The autoencoder on the compute device for a block (diffusion/memory_manager.py)."""
-        return memory_manager.using([self.vae], "vae")
+    def _nan_in_half(self, pixels: torch.Tensor) -> bool:
+        """A half-precision decode that turned to NaN (SDXL's VAE in fp16 does): the VAE is put
+        in float32 for this decode and the ones after; True when the caller should decode again."""
+        if self.dtype == torch.float32 or not torch.isnan(pixels).any():
+            return False
+        log.warning("the VAE decode gave NaN in %s; decoding again in float32 (kept from now on)", self.dtype)
+        self.vae.to(torch.float32)
+        self.dtype = torch.float32
+        memory_manager.MANAGER.resized(self.vae)
+        return True
+
+    def _loaded(self, room: int = 0):
+        """The autoencoder on the compute device for a block (diffusion/memory_manager.py),
+        with `room` bytes left for its activations."""
+        return memory_manager.using([self.vae], "vae", room)
 
     @property
     def latent_channels(self) -> int:
@@ -61,7 +73,7 @@ class VAE:
             return self.encode_tiled(image)
         pixels = crop_to_multiple(image, self.downscale)[..., :3]
         pixels = pixels.permute(0, 3, 1, 2).to(self.device, self.dtype) * 2.0 - 1.0
-        with torch.inference_mode(), self._loaded():
+        with torch.inference_mode(), self._loaded(self.memory_used_encode(pixels.movedim(1, -1).shape, self.dtype)):
             latent = self.vae.encode(pixels).latent_dist.mean
         return latent.to("cpu", torch.float32)
 
@@ -104,6 +116,8 @@ class VAE:
         d = self.downscale
         with self._loaded():
             pixels = tiled_map(latent.float(), self._decode_raw, max(1, tile_size // d), overlap // d, d)
+            if self._nan_in_half(pixels):
+                pixels = tiled_map(latent.float(), self._decode_raw, max(1, tile_size // d), overlap // d, d)
         image = ((pixels + 1.0) / 2.0).clamp(0.0, 1.0)
         return image.permute(0, 2, 3, 1).to("cpu").contiguous()
 
@@ -115,13 +129,9 @@ class VAE:
             raise ValueError(f"expected a latent [B,{self.latent_channels},h,w], got shape {tuple(latent.shape)}")
         if small_footprint():
             return self.decode_in_tiles(latent)
-        with torch.inference_mode(), self._loaded():
+        with torch.inference_mode(), self._loaded(self.memory_used_decode(latent.shape, self.dtype)):
             pixels = self.vae.decode(latent.to(self.device, self.dtype)).sample
-            if self.dtype != torch.float32 and torch.isnan(pixels).any():
-                log.warning("the VAE decode gave NaN in %s; decoding again in float32 (kept from now on)", self.dtype)
-                self.vae.to(torch.float32)
-                self.dtype = torch.float32
-                memory_manager.MANAGER.resized(self.vae)
+            if self._nan_in_half(pixels):
                 pixels = self.vae.decode(latent.to(self.device, self.dtype)).sample
         image = ((pixels.float() + 1.0) / 2.0).clamp(0.0, 1.0)
         return image.permute(0, 2, 3, 1).to("cpu").contiguous()

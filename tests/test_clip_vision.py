@@ -293,3 +293,17 @@ def test_sdxl_takes_image_embeddings_as_its_pooled_input():
     with_image = model.apply_model(x, torch.tensor([500.0]), context, pooled, unclip=[item])
     assert not torch.allclose(text_only, with_image)
     assert torch.equal(model.apply_model(x, torch.tensor([500.0]), context, pooled, unclip=[item]), with_image)
+
+
+def test_unclip_noise_follows_the_sampling_seed():
+    """ComfyUI noises the image embeddings with the sampling's seed minus 10."""
+    from diffusion.unclip import NoiseAugmentor, class_labels, sdxl_pooled, unclip_adm
+
+    augmentor = NoiseAugmentor(24)
+    model = SimpleNamespace(noise_augmentor=augmentor)
+    embeds = torch.randn(1, 24, generator=torch.Generator().manual_seed(0))
+    unclip = [{"clip_vision_output": SimpleNamespace(image_embeds=embeds), "strength": 1.0, "noise_augmentation": 0.3}]
+    assert torch.equal(class_labels(model, unclip, 1, seed=7), unclip_adm(unclip, augmentor, seed=-3))
+    assert not torch.equal(class_labels(model, unclip, 1, seed=7), class_labels(model, unclip, 1, seed=8))
+    assert torch.equal(class_labels(model, unclip, 1), unclip_adm(unclip, augmentor, seed=-10))
+    assert torch.equal(sdxl_pooled(unclip, 24, seed=20), unclip_adm(unclip, NoiseAugmentor(24), merge=0.0, seed=10)[:, :24])

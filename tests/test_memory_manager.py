@@ -23,7 +23,9 @@ def _net(width: int = 32, depth: int = 4, seed: int = 0) -> nn.Module:
 
 
 def _simulated(total: int, policy: VRAMPolicy = VRAMPolicy.NORMAL, **settings) -> ModelManager:
-    """A manager on the CPU that accounts as if the device had `total` bytes."""
+    """A manager on the CPU that accounts as if the device had `total` bytes (no reserve
+    unless given)."""
+    settings.setdefault("reserve_bytes", 0)
     manager = ModelManager(torch.device("cpu"), MemorySettings(policy=policy, **settings))
     manager.configure(torch.device("cpu"), MemorySettings(policy=policy, **settings),
                       free_memory=lambda: total - manager.device_bytes())
@@ -141,6 +143,7 @@ def app_manager(monkeypatch):
     budget = {"total": 0}
 
     def configure(total: int, **settings):
+        settings.setdefault("reserve_bytes", 0)
         budget["total"] = total
         memory_manager.MANAGER.configure(torch.device("cpu"), MemorySettings(**settings),
                                          free_memory=lambda: budget["total"] - memory_manager.MANAGER.device_bytes())
@@ -171,7 +174,7 @@ def test_sampling_under_a_small_budget_gives_the_same_latent(executor, parts, ap
     kinds = {m["kind"]: m for m in manager.loaded()}
     assert {"unet", "text_encoder", "vae"} <= set(kinds)
     assert "unet does not fit" in caplog.text and "layers streamed" in caplog.text
-    assert kinds["unet"]["state"] == "offloaded"  # the decode after it took its room
+    assert kinds["unet"]["on_device_bytes"] == 0  # the decode after it took its room
 
 
 def test_lora_patched_sampling_streams_and_restores_the_base_weights(parts, app_manager):
@@ -247,3 +250,59 @@ def test_streaming_and_fp8_upcast_together_leave_the_stored_weights():
         got = net(x)
     assert torch.equal(got, want)
     assert {p.dtype for p in net.parameters()} == {torch.float8_e4m3fn}
+
+
+def test_a_model_already_running_keeps_its_layout():
+    """A pack's load_models_gpu while the UNet samples must not re-lay it out (its weights
+    may be patched at that moment)."""
+    a = _net()
+    manager = _simulated(int(tensor_bytes_of(a) * 1.5))
+    with manager.using([a]):
+        before = manager.loaded()
+        manager.ensure([a])
+        with manager.using([a], extra_bytes=10 ** 9):  # no room at all now
+            assert manager.loaded() == before
+
+
+def test_ensure_keeps_the_model_loaded_without_smart_memory():
+    net = _net()
+    manager = _simulated(tensor_bytes_of(net) * 3, smart_memory=False)
+    manager.ensure([net])
+    assert manager.state_of(net) == "loaded"
+
+
+def test_a_model_placed_for_the_offload_device_is_left_alone():
+    """--cpu-vae, a detector loaded for the CPU: their inputs go to the CPU, so `using` must
+    not send them to the compute device."""
+    manager = ModelManager(torch.device("cuda"), MemorySettings(reserve_bytes=0), free_memory=lambda: 10 ** 12)
+    net = manager.place(_net(), torch.device("cpu"))
+    with manager.using([net]):  # would fail on this machine if it tried to move it to CUDA
+        assert manager.state_of(net) == "unknown"
+    assert next(net.parameters()).device.type == "cpu"
+
+
+def test_streamed_and_fp8_layers_put_their_weights_back_after_an_error():
+    from diffusion.precision import upcast_per_layer
+
+    net = _net(depth=2)
+    net.to(torch.float8_e4m3fn)
+    upcast_per_layer(net, torch.float32)
+    manager = _simulated(0)
+    resting = [p.data.data_ptr() for p in net.parameters()]
+    with manager.using([net]):
+        with pytest.raises(RuntimeError):
+            net(torch.randn(2, 7))  # wrong width: the first layer fails inside its forward
+    assert [p.data.data_ptr() for p in net.parameters()] == resting
+    assert {p.dtype for p in net.parameters()} == {torch.float8_e4m3fn}
+
+
+def test_guider_lists_bring_their_controlnets():
+    from types import SimpleNamespace
+
+    from diffusion.sampling import _sampling_modules
+
+    net = nn.Linear(2, 2)
+    link = SimpleNamespace(chain=lambda: [SimpleNamespace(control_net=SimpleNamespace(module=net))])
+    guide = SimpleNamespace(entries=[SimpleNamespace(control=link), SimpleNamespace(control=None)])
+    model = SimpleNamespace(unet=nn.Linear(1, 1))
+    assert _sampling_modules(model, guide, [], []) == [model.unet, net]

@@ -92,8 +92,7 @@ def apply_memory_flags(args: argparse.Namespace) -> MemorySettings:
     model_management.use_memory_policy(settings.policy.value, not settings.smart_memory)
     for name in ("force_fp32", "force_fp16", "cpu_vae"):
         setattr(cli_args.args, name, bool(getattr(args, name, False)))
-    for flag in (*UNET_FLAGS, *VAE_FLAGS):
-        dest = flag.lstrip("-").replace("-", "_")
-        kind = "unet_dtype" if flag in UNET_FLAGS else "vae_dtype"
-        setattr(cli_args.args, dest, getattr(args, kind, None) == {**UNET_FLAGS, **VAE_FLAGS}[flag])
+    for table, chosen in ((UNET_FLAGS, getattr(args, "unet_dtype", None)), (VAE_FLAGS, getattr(args, "vae_dtype", None))):
+        for flag, dtype in table.items():
+            setattr(cli_args.args, flag.lstrip("-").replace("-", "_"), chosen == dtype)
     return settings

@@ -46,7 +46,7 @@ def weights_applied(model: Optional["DiffusionModel"] = None, clip: Optional["Te
             stack.enter_context(patched(model.unet, model.patches))
         if clip is not None:
             for spec in clip.encoders:
-                stack.enter_context(patched(spec.model, [p for p in clip.patches if p.component == spec.name]))
+                stack.enter_context(patched(spec.model, clip.patches_of(spec)))
         yield
 
 

@@ -22,7 +22,6 @@ import torch
 from . import convert, precision
 from .checkpoint_io import read_state_dict
 from .families import (
-    SDXL_REFINER_SIZE_IDS,
     SDXL_SIZE_IDS,
     UNET_PREFIX,
     StateDict,
@@ -31,6 +30,7 @@ from .families import (
     describe_keys,
     detect_prediction_type,
     sdxl_size_ids,
+    size_ids_for,
 )
 from .loader import _clip_model, _resolve, _unet_from_single_file, hub_off, instantiate
 from .memory_manager import MANAGER
@@ -64,9 +64,7 @@ def load_unet(path: PathLike, *, device: Optional[torch.device] = None, dtype: O
               prediction_type: Union[PredictionType, str, None] = None) -> DiffusionModel:
     """A MODEL from a UNet-only file (or a diffusers unet folder)."""
     hub_off()
-    explicit = dtype
-    device, dtype = _resolve(device, dtype)
-    dtype = precision.weights_dtype("unet", device, explicit)
+    device, dtype = _resolve(device, dtype, "unet")
     path = Path(path)
     if path.is_dir():
         return _diffusers_unet(path, None, device, dtype, prediction_type)
@@ -100,9 +98,8 @@ def _diffusers_unet(path: Path, sd: Optional[StateDict], device: torch.device, d
     size_ids = SDXL_SIZE_IDS
     if config.get("addition_embed_type") == "text_time":
         family = ModelFamily.SDXL
-        refiner_adm = config.get("cross_attention_dim", 0) + SDXL_REFINER_SIZE_IDS * config["addition_time_embed_dim"]
-        if config.get("projection_class_embeddings_input_dim") == refiner_adm:
-            size_ids = SDXL_REFINER_SIZE_IDS
+        size_ids = size_ids_for(config.get("projection_class_embeddings_input_dim"),
+                                config.get("cross_attention_dim"), config["addition_time_embed_dim"])
     else:
         family = ModelFamily.SD2 if config.get("cross_attention_dim") == SD2_CONTEXT else ModelFamily.SD1
     x4 = config.get("num_class_embeds") is not None and config.get("in_channels") == 7
@@ -155,9 +152,7 @@ def load_text_encoders(paths: list[PathLike], *, device: Optional[torch.device] 
     from .text_encoder import ClipEncoderSpec, TextEncoder
 
     hub_off()
-    explicit = dtype
-    device, dtype = _resolve(device, dtype)
-    dtype = precision.weights_dtype("text_encoder", device, explicit)
+    device, dtype = _resolve(device, dtype, "text_encoder")
     files = [EncoderFile(Path(p)) for p in paths]
     encoders: list
     if len(files) == 1:

@@ -65,6 +65,23 @@ def resize_batch(t: torch.Tensor, batch: int) -> torch.Tensor:
     return t[rows]
 
 
+class PerEntryInput:
+    """An extra UNet input built once per conditioning entry for a whole sampling (an
+    inpainting model's mask and image, the x4 upscaler's low-resolution image)."""
+
+    def __init__(self) -> None:
+        self._cache: dict[int, torch.Tensor] = {}
+
+    def __call__(self, entry: CondEntry) -> torch.Tensor:
+        found = self._cache.get(id(entry))
+        if found is None:
+            found = self._cache[id(entry)] = self._build(entry)
+        return found
+
+    def _build(self, entry: CondEntry) -> torch.Tensor:
+        raise NotImplementedError
+
+
 def _pooled_key(e: CondEntry) -> Optional[int]:
     return None if e.pooled is None else int(e.pooled.shape[-1])
 
@@ -104,6 +121,18 @@ def size_inputs(entry: CondEntry, latent_size: tuple[int, int]) -> dict:
     size in pixels (not a region's), and the guider's name for the entry's list."""
     height, width = latent_size
     return {"height": height * 8, "width": width * 8, **(entry.size or {}), "prompt_type": entry.prompt_type}
+
+
+def _hint_pixels(image: torch.Tensor, height: int, width: int, batch: int, window) -> torch.Tensor:
+    """The hint image at height x width pixels for `batch` rows, cut to a region's window
+    (in latent pixels) when the call runs on one."""
+    from diffusion.controlnet import hint_for
+
+    pixels = hint_for(image, height, width, batch)
+    if window is not None:
+        ys, xs = window
+        pixels = pixels[..., ys.start * 8:ys.stop * 8, xs.start * 8:xs.stop * 8]
+    return pixels
 
 
 class ConditionPredictor:
@@ -179,8 +208,6 @@ class ConditionPredictor:
 
     def _control(self, hint: Any, x: torch.Tensor, step_: Step, n: int, window) -> list:
         """(ControlNet, hint pixels, strength) of the chain's links active at this sigma."""
-        from diffusion.controlnet import hint_for
-
         full_h, full_w = step_.latent_size
         out = []
         for link in hint.chain():
@@ -191,28 +218,20 @@ class ConditionPredictor:
             if getattr(link.control_net, "is_adapter", False):
                 out.append((link.control_net, self._adapter_features(link, x.shape[0], step_, n, window), link.strength))
                 continue
-            pixels = hint_for(link.image, full_h * 8, full_w * 8, x.shape[0])
-            if window is not None:
-                ys, xs = window
-                pixels = pixels[..., ys.start * 8:ys.stop * 8, xs.start * 8:xs.stop * 8]
+            pixels = _hint_pixels(link.image, full_h * 8, full_w * 8, x.shape[0], window)
             out.append((link.control_net, pixels.repeat(n, 1, 1, 1), link.strength))
         return out
 
     def _adapter_features(self, link: Any, batch: int, step_: Step, n: int, window) -> list:
         """A T2I-Adapter's (input block, feature) pairs for this call's rows: computed once per
         sampling from the hint (at the latent's size rounded up to the adapter's cells)."""
-        from diffusion.controlnet import hint_for
-
         key = (id(link), batch, n, None if window is None else (window[0].start, window[0].stop,
                                                                 window[1].start, window[1].stop))
         found = self._features.get(key)
         if found is None:
             net = link.control_net
             height, width = net.hint_size(step_.latent_size[0] * 8, step_.latent_size[1] * 8)
-            pixels = hint_for(link.image, height, width, batch)
-            if window is not None:
-                ys, xs = window
-                pixels = pixels[..., ys.start * 8:ys.stop * 8, xs.start * 8:xs.stop * 8]
+            pixels = _hint_pixels(link.image, height, width, batch, window)
             found = self._features[key] = [(block, f.repeat(n, 1, 1, 1)) for block, f in net.features(pixels)]
         return found
 

@@ -35,9 +35,10 @@ def sampling_of(model: UNetLike) -> ModelSampling:
     return ModelSampling(model.alphas_cumprod, model.prediction_type)
 
 
-def _keywords(fn: Callable) -> Optional[frozenset]:
-    """The keyword inputs a model's apply_model takes (None: any). A model following only the
-    UNetLike protocol is not handed the inputs of families it does not implement."""
+def keywords_of(fn: Callable) -> Optional[frozenset]:
+    """The keyword inputs a function takes (None: any). A model following only the UNetLike
+    protocol is not handed the inputs of families it does not implement; a sampler is not
+    handed options it lacks."""
     import inspect
 
     params = inspect.signature(fn).parameters
@@ -59,7 +60,7 @@ class Denoiser:
         self.sigmas = self.sampling.sigmas
         self.round_timesteps = self.sampling.discrete and bool(getattr(model, "discrete_timesteps", False))
         self.predictor = ConditionPredictor(self._unet_call, self.sampling.percent_to_sigma, concat)
-        self._takes = _keywords(model.apply_model)
+        self._takes = keywords_of(model.apply_model)
 
     @property
     def unet_calls(self) -> int:

@@ -74,15 +74,19 @@ def is_x4_upscaler(sd: StateDict) -> bool:
     return weight is not None and weight.ndim == 2
 
 
-def sdxl_size_ids(sd: StateDict, context: Optional[int] = None, time_dim: int = 256) -> int:
-    """How many size/score values an SDXL UNet embeds: five for the refiner, else six. A UNet
-    alone is a refiner when its ADM input is its text width plus five embeddings."""
-    if is_sdxl_refiner(sd):
-        return SDXL_REFINER_SIZE_IDS
-    adm = adm_channels(sd)
+def size_ids_for(adm: Optional[int], context: Optional[int], time_dim: int = 256) -> int:
+    """Size/score values of an SDXL UNet known only by its widths: a refiner's ADM input is
+    its text width plus five embeddings, the base's pooled width plus six."""
     if adm is not None and context is not None and adm == context + SDXL_REFINER_SIZE_IDS * time_dim:
         return SDXL_REFINER_SIZE_IDS
     return SDXL_SIZE_IDS
+
+
+def sdxl_size_ids(sd: StateDict, context: Optional[int] = None, time_dim: int = 256) -> int:
+    """How many size/score values an SDXL UNet embeds: five for the refiner, else six."""
+    if is_sdxl_refiner(sd):
+        return SDXL_REFINER_SIZE_IDS
+    return size_ids_for(adm_channels(sd), context, time_dim)
 
 
 def text_encoder_layout(sd: StateDict) -> Optional[ModelFamily]:

@@ -18,7 +18,6 @@ from typing import Any, Iterator, Optional, Union
 import torch
 from torch import nn
 
-from .memory_manager import MANAGER
 from .checkpoint_io import read_state_dict
 from .families import StateDict, describe_keys
 
@@ -148,15 +147,12 @@ def load_gligen(path: Union[str, os.PathLike]) -> Gligen:
 def pooled_phrase(clip: Any, text: str) -> torch.Tensor:
     """The phrase's pooled text embedding [1, D] before any projection (its first
     77-token chunk), from the CLIP-L encoder where there is one."""
-    from .patching import patched
-
     tokens = clip.tokenize(text)
     spec = next((s for s in clip.encoders if s.name == "l"), clip.encoders[0])
     row = tokens[spec.name][0]
     text_model = getattr(spec.model, "text_model", spec.model)
     eos = int(getattr(text_model.config, "eos_token_id", 2))
     ids = torch.tensor([[t if isinstance(t, int) else eos for t, *_ in row]], dtype=torch.long, device=clip.device)
-    with torch.inference_mode(), MANAGER.using([spec.model], "text_encoder"), \
-            patched(spec.model, [p for p in clip.patches if p.component == spec.name]):
+    with torch.inference_mode(), clip.running(spec):
         pooled = text_model(input_ids=ids).pooler_output
     return pooled.float().cpu().clone()

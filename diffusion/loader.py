@@ -71,8 +71,13 @@ class CheckpointParts:
     family: ModelFamily
 
 
-def _resolve(device: Optional[torch.device], dtype: Optional[torch.dtype]) -> tuple[torch.device, torch.dtype]:
+def _resolve(device: Optional[torch.device], dtype: Optional[torch.dtype],
+             kind: Optional[str] = None) -> tuple[torch.device, torch.dtype]:
+    """The device, and the weight dtype: the caller's, else the precision flags' for `kind`
+    ("unet", "vae", "text_encoder"), else the device's default."""
     device = torch.device(device) if device is not None else default_device()
+    if kind is not None:
+        return device, precision.weights_dtype(kind, device, dtype)
     return device, dtype if dtype is not None else default_dtype(device)
 
 

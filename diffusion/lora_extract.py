@@ -102,8 +102,7 @@ def clip_differences(clip: "TextEncoder") -> Iterable[tuple[str, torch.Tensor]]:
     """(clip_<name>.transformer.* key, weight as the value computes it), one at a time."""
     names = {target: key for key, target in clip_key_names(clip.encoders).items()}
     for spec in clip.encoders:
-        patches = [p for p in clip.patches if p.component == spec.name]
-        for param, value in effective_weights(spec.model, patches):
+        for param, value in effective_weights(spec.model, clip.patches_of(spec)):
             key = names.get((spec.name, param))
             if key is not None:
                 yield key, value

@@ -57,15 +57,23 @@ class MemorySettings:
     smart_memory: bool = True  # keep models loaded between uses while they fit
 
 
+def _bytes(tensors: Iterable[torch.Tensor]) -> int:
+    return sum(t.numel() * t.element_size() for t in tensors)
+
+
 def tensor_bytes_of(module: nn.Module) -> int:
-    return sum(t.numel() * t.element_size() for t in itertools.chain(module.parameters(), module.buffers()))
+    return _bytes(itertools.chain(module.parameters(), module.buffers()))
+
+
+def _own_tensors(module: nn.Module) -> list[torch.Tensor]:
+    """The tensors a module holds itself, not its children's."""
+    return [*module.parameters(recurse=False), *module.buffers(recurse=False)]
 
 
 def _layers(module: nn.Module) -> list[nn.Module]:
     """The modules that hold tensors themselves, in forward order (roughly): every weight
     belongs to exactly one, so they are what streaming moves."""
-    return [m for m in module.modules()
-            if any(True for _ in m.parameters(recurse=False)) or any(True for _ in m.buffers(recurse=False))]
+    return [m for m in module.modules() if _own_tensors(m)]
 
 
 def _move_own(module: nn.Module, device: torch.device) -> None:
@@ -320,8 +328,7 @@ class ModelManager:
         self._stop_streaming(rec)
         module, on_device = rec.module, 0
         for layer in _layers(module):
-            size = sum(t.numel() * t.element_size()
-                       for t in itertools.chain(layer.parameters(recurse=False), layer.buffers(recurse=False)))
+            size = _bytes(_own_tensors(layer))
             if on_device + size <= room:
                 _move_own(layer, self.device)
                 on_device += size

@@ -118,7 +118,7 @@ def merge_models(model1: "DiffusionModel", model2: "DiffusionModel", strengths: 
 
 
 def _clip_sources(clip: "TextEncoder") -> dict[str, dict[str, tuple[torch.Tensor, tuple]]]:
-    return {spec.name: _sources(spec.model, [p for p in clip.patches if p.component == spec.name])
+    return {spec.name: _sources(spec.model, clip.patches_of(spec))
             for spec in clip.encoders}
 
 

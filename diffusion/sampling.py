@@ -13,7 +13,8 @@ import torch
 import torch.nn.functional as F
 
 from diffusion import memory_manager
-from diffusion.denoiser import Denoiser, MaskedDenoiser, ModelDenoiser, sampling_of
+from diffusion.cond_batch import PerEntryInput
+from diffusion.denoiser import Denoiser, MaskedDenoiser, ModelDenoiser, keywords_of, sampling_of
 from diffusion.guiders import CFGGuide, Guide
 from diffusion.samplers_extra import UncondHolder, scaled_noise
 from diffusion.samplers import SAMPLER_NAMES, SamplerSpec, get_sampler, noise_source
@@ -88,7 +89,7 @@ def _prepare_mask(mask: torch.Tensor, shape: torch.Size, device: torch.device) -
     return m[:batch]
 
 
-class InpaintConcat:
+class InpaintConcat(PerEntryInput):
     """The extra UNet input of an inpainting model (9 channels = latent + mask + masked image)
     or an instruct-pix2pix one (8 = latent + source image latent).
 
@@ -97,14 +98,8 @@ class InpaintConcat:
     as ComfyUI's concat_cond chooses them."""
 
     def __init__(self, latent: torch.Tensor, mask: Optional[torch.Tensor], scale: float, channels: int) -> None:
+        super().__init__()
         self.latent, self.mask, self.scale, self.channels = latent, mask, scale, channels
-        self._cache: dict[int, torch.Tensor] = {}
-
-    def __call__(self, entry) -> torch.Tensor:
-        found = self._cache.get(id(entry))
-        if found is None:
-            found = self._cache[id(entry)] = self._build(entry)
-        return found
 
     def _image(self, entry) -> torch.Tensor:
         """The entry's concat_latent_image, scaled, resized and repeated to the latent's batch."""
@@ -150,10 +145,8 @@ class GuidedDenoise:
 
 def accepts(fn: Callable, name: str) -> bool:
     """Whether a sampler function takes the keyword `name`."""
-    import inspect
-
-    params = inspect.signature(fn).parameters
-    return name in params or any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+    names = keywords_of(fn)
+    return names is None or name in names
 
 
 def _sampling_modules(model: UNetLike, guide: Optional[Guide], *conditionings: Conditioning) -> list:

@@ -21,10 +21,11 @@
 """
 from __future__ import annotations
 
+import contextlib
 import copy
 from dataclasses import dataclass
 import logging
-from typing import TYPE_CHECKING, Callable, Optional, Sequence, Union
+from typing import TYPE_CHECKING, Callable, Iterator, Optional, Sequence, Union
 
 import torch
 
@@ -266,6 +267,17 @@ class TextEncoder(ComfyClipAPI):
         clone.patches = self.patches + tuple(patches)
         return clone
 
+    def patches_of(self, spec: ClipEncoderSpec) -> list[WeightPatch]:
+        """This value's weight patches (LoRAs, merges) of one of its encoders."""
+        return [p for p in self.patches if p.component == spec.name]
+
+    @contextlib.contextmanager
+    def running(self, spec: ClipEncoderSpec) -> Iterator[None]:
+        """One encoder on the compute device (diffusion/memory_manager.py), carrying this
+        value's patches, for one encoding."""
+        with memory_manager.using([spec.model], "text_encoder"), patched(spec.model, self.patches_of(spec)):
+            yield
+
     def layer_for(self, spec: ClipEncoderSpec) -> int:
         return spec.default_layer if self.layer_idx is None else self.layer_idx
 
@@ -308,8 +320,7 @@ class TextEncoder(ComfyClipAPI):
         with torch.inference_mode():
             conds, pooled = [], None
             for spec in self.encoders:
-                with memory_manager.using([spec.model], "text_encoder"), \
-                        patched(spec.model, [p for p in self.patches if p.component == spec.name]):
+                with self.running(spec):
                     z, p = self._encode_rows(spec, rows_by_encoder[spec.name])
                 conds.append(z)
                 if spec.return_pooled:

@@ -10,12 +10,11 @@ does, so the same seed gives the same image in both.
 from __future__ import annotations
 
 import functools
-from typing import Optional
 
 import torch
 import torch.nn.functional as F
 
-from .cond_batch import resize_batch
+from .cond_batch import PerEntryInput, resize_batch
 
 LATENT_SCALE = 0.08333
 BETA_START, BETA_END = 0.0001, 0.02
@@ -54,22 +53,17 @@ def augment(image: torch.Tensor, level: int, seed: int) -> torch.Tensor:
     return keep[level].to(image.device) * image + add[level].to(image.device) * noise
 
 
-class LowResConcat:
+class LowResConcat(PerEntryInput):
     """The x4 upscaler's extra UNet input for a conditioning entry: its low-resolution image
     (zeros without one) at the latent's size, noise-augmented to the entry's level and
     repeated to the latent's batch. Built once per entry for the whole sampling."""
 
     def __init__(self, latent: torch.Tensor, seed: int) -> None:
+        super().__init__()
         self.latent, self.seed = latent, int(seed)
-        self._cache: dict[int, torch.Tensor] = {}
 
-    def __call__(self, entry) -> torch.Tensor:
-        found = self._cache.get(id(entry))
-        if found is None:
-            found = self._cache[id(entry)] = self._build(entry.low_res_image, entry.noise_augmentation)
-        return found
-
-    def _build(self, image: Optional[torch.Tensor], fraction: float) -> torch.Tensor:
+    def _build(self, entry) -> torch.Tensor:
+        image, fraction = entry.low_res_image, entry.noise_augmentation
         batch, _, height, width = self.latent.shape
         device = self.latent.device
         if image is None:

@@ -96,3 +96,19 @@ def apply_memory_flags(args: argparse.Namespace) -> MemorySettings:
         for flag, dtype in table.items():
             setattr(cli_args.args, flag.lstrip("-").replace("-", "_"), chosen == dtype)
     return settings
+
+
+def memory_argv(args: argparse.Namespace) -> list[str]:
+    """The memory and precision flags of `args`, written out again (for worker processes)."""
+    argv = []
+    policy = getattr(args, "vram_policy", None)
+    if policy is not None:
+        argv.append("--" + VRAMPolicy(policy).value.replace("_", "-"))
+    if getattr(args, "reserve_vram", None) is not None:
+        argv += ["--reserve-vram", str(args.reserve_vram)]
+    for name in ("disable_smart_memory", "force_fp32", "force_fp16", "cpu_vae", "compile"):
+        if getattr(args, name, False):
+            argv.append("--" + name.replace("_", "-"))
+    for table, chosen in ((UNET_FLAGS, getattr(args, "unet_dtype", None)), (VAE_FLAGS, getattr(args, "vae_dtype", None))):
+        argv += [flag for flag, dtype in table.items() if chosen == dtype]
+    return argv

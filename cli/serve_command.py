@@ -7,6 +7,7 @@ from pathlib import Path
 
 from .frontends import add_frontend_flags
 from .memory_flags import add_memory_flags, apply_memory_flags
+from .ray_flags import add_ray_flags, ray_runners
 
 DEFAULT_PORT = 8188
 log = logging.getLogger("sd_studio.serve")
@@ -31,6 +32,7 @@ def add_serve_flags(parser: argparse.ArgumentParser) -> None:
                              "(default 1; 0: never)")
     add_frontend_flags(parser)
     add_memory_flags(parser)
+    add_ray_flags(parser)
 
 
 def serve_command(args: argparse.Namespace) -> int:
@@ -62,7 +64,9 @@ def serve_command(args: argparse.Namespace) -> int:
     )
     loop = asyncio.new_event_loop()  # packs may hold on to PromptServer.instance.loop from import time
     asyncio.set_event_loop(loop)
-    app = create_app(config, prepare=lambda app: load_into_server(app, config.base_dir / "custom_nodes", loop))
+    runners = ray_runners(args, config.folders())
+    app = create_app(config, prepare=lambda app: load_into_server(app, config.base_dir / "custom_nodes", loop),
+                     runners=runners)
     shown = "127.0.0.1" if "0.0.0.0" in config.hosts else config.hosts[0]
     if not config.loopback_only:
         log.warning("listening on %s: anyone who can reach this machine can use the server", ", ".join(config.hosts))

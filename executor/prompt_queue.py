@@ -1,9 +1,13 @@
-"""The prompt queue: an ordered list of prompts and one worker thread that runs them.
+"""The prompt queue: an ordered list of prompts and the worker threads that run them.
 
-Prompts run one at a time in (number, arrival) order, as in ComfyUI (`front` gives a
-negative number). The worker is a thread so that torch work never blocks the server's
-event loop; events leave through one listener, called from whichever thread produced
-them, that must hand them on thread-safely. Every change is written to the QueueStore
+Prompts run in (number, arrival) order, as in ComfyUI (`front` gives a negative number),
+one at a time on each runner: the in-process executor by default, or each worker of a
+pool (executor/runners.py). With several idle runners, a prompt goes to one that already
+holds its model files. A runner is driven by a thread so that torch work never blocks the
+server's event loop; events leave through one listener, called from whichever thread
+produced them, that must hand them on thread-safely. A prompt whose worker went away
+mid-run is queued again at its place, `worker_retries` times at most, each noted in its
+history. Every change is written to the QueueStore
 first, so the queue and the history survive restarts and crashes. A prompt that was
 running when the process died is run again at the next start, `crash_retries` times at
 most: one that kills the process every time (out of memory) must not become a crash loop.
@@ -11,10 +15,8 @@ most: one that kills the process every time (out of memory) must not become a cr
 from __future__ import annotations
 
 import bisect
-import gc
 import logging
 import sqlite3
-import sys
 import threading
 import time
 import uuid
@@ -23,6 +25,7 @@ from typing import Callable, Optional
 from .output_ledger import OutputLedger
 from .queue_store import Number, QueueItem, QueueStore
 from .run import Executor, RunResult, WorkflowInvalid
+from .runners import LocalRunner, Runner, WorkerLost, model_files_of
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +44,8 @@ QueueListener = Callable[[str, dict, Optional[str]], None]
 
 TERMINAL_EVENTS = ("execution_success", "execution_error", "execution_interrupted")
 CRASHED_TYPE = "executor.prompt_queue.ServerStopped"
+WORKER_LOST_TYPE = "executor.runners.WorkerLost"
+AFFINITY_WINDOW = 8  # how far down the queue an idle runner looks for a prompt whose models it holds
 
 
 class DuplicatePromptId(ValueError):
@@ -57,16 +62,21 @@ class PromptQueue:
         listener: Optional[QueueListener] = None,
         crash_retries: int = 1,
         ledger: Optional[OutputLedger] = None,
+        runners: Optional[list[Runner]] = None,
+        worker_retries: int = 2,
     ) -> None:
         self.executor = executor
+        self.runners: list[Runner] = list(runners) if runners else [LocalRunner(executor)]
+        self.worker_retries = worker_retries
         self.store = store
         self.listener = listener
         self.crash_retries = crash_retries
         self.ledger = ledger  # files each prompt wrote, so a re-run after a crash reuses them
         self._cond = threading.Condition()
         self._pending: list[QueueItem] = self._restore(store.load_queue())  # crash leftovers come back here
-        self._running: Optional[QueueItem] = None
-        self._cancelled: Optional[str] = None  # the running prompt a client asked to stop
+        self._running: dict[str, QueueItem] = {}  # runner name -> its prompt
+        self._cancelled: set[str] = set()  # running prompts a client asked to stop
+        self._notes: dict[str, list[dict]] = {}  # prompt id -> workers lost while running it
         stored = store.next_number()
         self._counter = max(stored if usable_number(stored) else 0, self._next_after(self._pending))
         for item in self._pending:  # a number no client could read (from an older version): queued last
@@ -75,9 +85,10 @@ class PromptQueue:
                             item.prompt_id, item.number, self._counter)
                 item.number, self._counter = self._counter, self._counter + 1
         self._pending.sort(key=lambda i: i.sort_key)
-        self._free_request: Optional[tuple[bool, bool]] = None
+        self._free_requests: dict[str, tuple[bool, bool]] = {}  # runner name -> (unload, free)
         self._stopping = False
-        self._thread: Optional[threading.Thread] = None
+        self._threads: list[threading.Thread] = []
+        self._unready: set[str] = set()  # runners whose worker is starting or lost
 
     def _restore(self, items: list[QueueItem]) -> list[QueueItem]:
         """The stored queue, less the prompts the process died on more than
@@ -137,13 +148,19 @@ class PromptQueue:
 
     def remaining(self) -> int:
         with self._cond:
-            return len(self._pending) + (self._running is not None)
+            return len(self._pending) + len(self._running)
 
     def snapshot(self) -> tuple[list[list], list[list]]:
         """(running, pending) as ComfyUI's GET /queue lists them."""
         with self._cond:
-            running = [self._running.as_list()] if self._running is not None else []
+            running = [item.as_list() for item in sorted(self._running.values(), key=lambda i: i.sort_key)]
             return running, [item.as_list() for item in self._pending]
+
+    def workers(self) -> list[dict]:
+        """Each runner as /system_stats lists it, with the prompt it is running."""
+        with self._cond:
+            running = {name: item.prompt_id for name, item in self._running.items()}
+        return [{**runner.describe(), "prompt_id": running.get(runner.name)} for runner in self.runners]
 
     def delete(self, prompt_ids: list[str]) -> int:
         """Remove pending prompts and interrupt a running one (it goes to the history as
@@ -153,11 +170,11 @@ class PromptQueue:
             gone = [item.prompt_id for item in self._pending if item.prompt_id in wanted]
             self._pending = [item for item in self._pending if item.prompt_id not in wanted]
             self.store.remove(gone)
-            running = self._running.prompt_id if self._running is not None else None
-        stopped = running in wanted and self.interrupt(running)
+            running = [item.prompt_id for item in self._running.values() if item.prompt_id in wanted]
+        stopped = sum(self.interrupt(prompt_id) for prompt_id in running)
         if gone:
             self._status_changed()
-        return len(gone) + int(stopped)
+        return len(gone) + stopped
 
     def clear(self) -> int:
         with self._cond:
@@ -168,20 +185,22 @@ class PromptQueue:
         return len(gone)
 
     def interrupt(self, prompt_id: Optional[str] = None) -> bool:
-        """Stop the running prompt (only if it is `prompt_id`, when given)."""
+        """Stop the running prompt `prompt_id`, or every running prompt when not given."""
         with self._cond:
-            running = self._running
-            if running is None or (prompt_id is not None and running.prompt_id != prompt_id):
-                return False
-            self._cancelled = running.prompt_id
-        self.executor.interrupt()
-        return True
+            chosen = [(name, item) for name, item in self._running.items()
+                      if prompt_id is None or item.prompt_id == prompt_id]
+            self._cancelled.update(item.prompt_id for _, item in chosen)
+        by_name = {runner.name: runner for runner in self.runners}
+        for name, _ in chosen:
+            by_name[name].interrupt()
+        return bool(chosen)
 
     def request_free(self, unload_models: bool, free_memory: bool) -> None:
         """Drop cached outputs (loaded models live there) between prompts, never during one."""
         with self._cond:
-            old = self._free_request or (False, False)
-            self._free_request = (old[0] or unload_models, old[1] or free_memory)
+            for runner in self.runners:
+                old = self._free_requests.get(runner.name, (False, False))
+                self._free_requests[runner.name] = (old[0] or unload_models, old[1] or free_memory)
             self._cond.notify_all()
 
     def status(self) -> dict:
@@ -190,119 +209,174 @@ class PromptQueue:
     # -- the worker -------------------------------------------------------------------
 
     def start(self) -> None:
-        if self._thread is not None:
+        if self._threads:
             return
         self._stopping = False
-        self._thread = threading.Thread(target=self._work, name="prompt-worker", daemon=True)
-        self._thread.start()
+        for index, runner in enumerate(self.runners):
+            thread = threading.Thread(target=self._work, args=(runner,), daemon=True,
+                                      name="prompt-worker" if index == 0 else f"prompt-worker-{index}")
+            self._threads.append(thread)
+            thread.start()
 
     def stop(self, timeout: float = 10.0) -> None:
-        """Stop the worker; an interrupted running prompt stays queued for the next start."""
-        thread = self._thread
-        if thread is None:
+        """Stop the workers; interrupted running prompts stay queued for the next start."""
+        if not self._threads:
             return
         with self._cond:
             self._stopping = True
             self._cond.notify_all()
         deadline = time.monotonic() + timeout
-        while thread.is_alive() and time.monotonic() < deadline:
+        by_name = {runner.name: runner for runner in self.runners}
+        while any(thread.is_alive() for thread in self._threads) and time.monotonic() < deadline:
             with self._cond:
-                if self._running is not None:
-                    self.executor.interrupt()
-            thread.join(0.05)
-        self._thread = None
+                busy = list(self._running)
+            for name in busy:
+                by_name[name].interrupt()
+            for thread in self._threads:
+                thread.join(0.05)
+        self._threads = []
 
-    def _take(self) -> Optional[QueueItem]:
+    def _take(self, runner: Runner) -> tuple[Optional[QueueItem], Optional[tuple[bool, bool]]]:
+        """The next prompt for `runner` (and a pending /free for it); (None, None) when stopping."""
         with self._cond:
-            while not self._stopping and not self._pending and self._free_request is None:
+            while True:
+                if self._stopping:
+                    return None, None
+                free = self._free_requests.pop(runner.name, None)
+                item = self._choose(runner)
+                if item is not None:
+                    self._pending.remove(item)
+                    self._running[runner.name] = item
+                    if self._pending and len(self.runners) > 1:
+                        self._cond.notify_all()  # a runner that left prompts to this one is now the idle one
+                if item is not None or free is not None:
+                    return item, free
                 self._cond.wait()
-            if self._stopping:
-                return None
-            free, self._free_request = self._free_request, None
-            item = self._pending.pop(0) if self._pending else None
-            self._running = item
-        if free is not None:
-            try:
-                self._free(*free)
-            except Exception:  # freeing memory is best effort; the item must still run
-                log.exception("freeing memory failed")
-        return item
 
-    def _work(self) -> None:
-        while True:
+    def _choose(self, runner: Runner) -> Optional[QueueItem]:
+        """The first prompt no other idle runner is better placed for (holds more of its models)."""
+        idle = [other for other in self.runners if other.name not in self._running and other.name not in self._unready]
+        if len(idle) <= 1:
+            return self._pending[0] if self._pending else None
+        held = {other.name: other.models() for other in idle}
+        for item in self._pending[:AFFINITY_WINDOW]:
+            wanted = model_files_of(item.prompt)
+            scores = {name: len(wanted & models) for name, models in held.items()}
+            if scores[runner.name] == max(scores.values()):
+                return item
+        if self._pending:
+            self._cond.notify_all()  # the runners these prompts suit better look again
+        return None
+
+    def _work(self, runner: Runner) -> None:
+        while not self._stopping:
+            if not self._runner_ready(runner):
+                with self._cond:
+                    self._unready.add(runner.name)
+                    self._cond.notify_all()  # prompts it was better placed for go to the others
+                    self._cond.wait(1.0)
+                continue
+            if runner.name in self._unready:
+                with self._cond:
+                    self._unready.discard(runner.name)
             try:
-                item = self._take()
+                item, free = self._take(runner)
             except Exception:  # pragma: no cover - a bug here must not kill the worker
                 log.exception("prompt queue worker failed to take an item")
                 continue
+            if free is not None:
+                try:
+                    runner.free(*free)
+                except Exception:  # freeing memory is best effort; the item must still run
+                    log.exception("freeing memory failed")
             if item is None:
-                if self._stopping:
-                    return
                 continue
             try:
-                self._process(item)
+                self._process(item, runner)
             except Exception:
                 log.exception("prompt %s: the queue failed to record its result", item.prompt_id)
             finally:
                 with self._cond:
-                    self._running = None
-                    self._cancelled = None
+                    self._running.pop(runner.name, None)
+                    self._cancelled.discard(item.prompt_id)
+                    self._cond.notify_all()  # prompts left for this runner may suit another now
             self._status_changed()
 
-    def _process(self, item: QueueItem) -> None:
+    @staticmethod
+    def _runner_ready(runner: Runner) -> bool:
+        try:
+            return runner.ready()
+        except Exception:
+            log.exception("worker %s: readiness check failed", runner.name)
+            return False
+
+    def _process(self, item: QueueItem, runner: Runner) -> None:
         self.store.mark_running(item.prompt_id)
         self._status_changed()
         client = item.client_id
         held: list[tuple[str, dict]] = []  # terminal events wait until the history is written
 
         def on_event(kind: str, data: dict) -> None:
-            if self._cancelled == item.prompt_id:  # asked before the run began (which clears interrupts)
-                self.executor.interrupt()
+            if item.prompt_id in self._cancelled:  # asked before the run began (which clears interrupts)
+                runner.interrupt()
             if kind in TERMINAL_EVENTS or (kind == "executing" and data.get("node") is None):
                 held.append((kind, data))
             else:
                 self._emit(kind, data, client)
 
-        result = self._execute(item, on_event)
-        if self._stopping and result.status == "interrupted" and self._cancelled != item.prompt_id:
+        try:
+            result = self._execute(item, runner, on_event)
+        except WorkerLost as lost:
+            if self._requeue(item, lost):
+                return
+            held.clear()
+            result = failed_result(item, on_event, WORKER_LOST_TYPE,
+                                   f"{lost}; given up after {self.worker_retries + 1} tries on workers that went away")
+        if self._stopping and result.status == "interrupted" and item.prompt_id not in self._cancelled:
             self.store.release(item.prompt_id)  # shutdown, not the user: run it next time
             return
+        entry = history_entry(item, result)
+        if len(self.runners) > 1 or not isinstance(runner, LocalRunner):
+            entry["worker"] = runner.name
+        notes = self._notes.pop(item.prompt_id, [])
+        entry["status"]["messages"][:0] = [["worker_lost", note] for note in notes]
         try:
-            self.store.finish(item.prompt_id, history_entry(item, result))
+            self.store.finish(item.prompt_id, entry)
             if self.ledger is not None:
                 self.ledger.forget(item.prompt_id)
         finally:  # a client waiting for the end hears it even if the history write failed
             for kind, data in held:
                 self._emit(kind, data, client)
 
-    def _execute(self, item: QueueItem, on_event: Callable[[str, dict], None]) -> RunResult:
+    def _requeue(self, item: QueueItem, lost: WorkerLost) -> bool:
+        """Queue a prompt whose worker went away again at its place; False once it has had its tries."""
+        log.warning("prompt %s: %s", item.prompt_id, lost)
+        notes = self._notes.setdefault(item.prompt_id, [])
+        notes.append({"prompt_id": item.prompt_id, "worker": lost.worker, "reason": lost.reason,
+                      "timestamp": int(time.time() * 1000)})
+        with self._cond:
+            cancelled = item.prompt_id in self._cancelled
+            if self._stopping and not cancelled:
+                self.store.release(item.prompt_id)  # the server is stopping: it runs at the next start
+                return True
+            if cancelled or len(notes) > self.worker_retries:
+                return False
+            self.store.release(item.prompt_id)
+            bisect.insort(self._pending, item, key=lambda i: i.sort_key)
+            self._cond.notify_all()
+        return True
+
+    def _execute(self, item: QueueItem, runner: Runner, on_event: Callable[[str, dict], None]) -> RunResult:
         try:
-            return self.executor.run(
-                item.prompt,
-                prompt_id=item.prompt_id,
-                on_event=on_event,
-                extra_data=item.extra_data,
-                outputs=item.outputs or None,
-                output_files=self.ledger.for_prompt(item.prompt_id) if self.ledger is not None else None,
-            )
+            files = self.ledger.for_prompt(item.prompt_id) if self.ledger is not None else None
+            return runner.run(item, on_event, files)
         except WorkflowInvalid as exc:  # valid when queued, not any more (a model file removed...)
             return failed_result(item, on_event, "executor.run.WorkflowInvalid", describe_invalid(exc))
+        except WorkerLost:
+            raise
         except Exception as exc:  # a bug in the executor must not stop the queue
             log.exception("prompt %s: the executor failed", item.prompt_id)
             return failed_result(item, on_event, f"{type(exc).__module__}.{type(exc).__name__}", str(exc))
-
-    def _free(self, unload_models: bool, free_memory: bool) -> None:
-        if unload_models:
-            from diffusion.memory_manager import MANAGER
-
-            MANAGER.unload_all()
-        if unload_models or free_memory:
-            self.executor.cache.clear()
-            self.executor.plans.clear()
-            gc.collect()
-            torch = sys.modules.get("torch")  # only if something already loaded it
-            if torch is not None and torch.cuda.is_available():
-                torch.cuda.empty_cache()
 
     def _status_changed(self) -> None:
         self._emit("status", self.status(), None)

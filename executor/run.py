@@ -132,6 +132,7 @@ class Executor:
             keys = compute_keys(workflow, checked.order, checked.values, self.registry, self.folders)
             if not plan.fingerprinted:
                 plan.keys = keys
+        self.last_keys = keys  # node id -> cache key of the latest run (which models it holds)
 
         emit("execution_start", {})
         cached_now = [n for n in order if keys[n] in self.cache]
@@ -177,6 +178,7 @@ class Executor:
         return result
 
     _current: Optional[str] = None
+    last_keys: dict[str, str] = {}
 
     def _release_intermediates(self, workflow: WorkflowGraph, keys: dict[str, str], executed: list[str]) -> None:
         """Drop the images and latents a failed prompt computed; its loaded models stay."""

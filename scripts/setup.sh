@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Create .venv and install the pinned dependencies (idempotent; fast when nothing changed).
-# Usage: scripts/setup.sh [--test] [--comfy-frontend]
-#   --test            also the test tools (and ComfyUI's frontend, which the tests drive)
+# Usage: scripts/setup.sh [--test] [--comfy-frontend] [--ray]
+#   --test            also the test tools (and ComfyUI's frontend and Ray, which the tests drive)
 #   --comfy-frontend  also ComfyUI's own editor, for `main.py serve --front-end comfy`
+#   --ray             also Ray, for `main.py serve --ray ...` (workers on a Ray cluster)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python3}
@@ -12,13 +13,14 @@ for flag in "$@"; do
   case "$flag" in
     --test) test_tools=1; requirements=(requirements-test.txt) ;;
     --comfy-frontend) requirements+=(requirements-comfy-frontend.txt) ;;
+    --ray) requirements+=(requirements-ray.txt) ;;
     *) echo "setup.sh: unknown flag $flag" >&2; exit 2 ;;
   esac
 done
 if [ ! -x .venv/bin/python ]; then
   "$PYTHON" -m venv .venv
 fi
-stamp=".venv/.installed-$(cat requirements.txt requirements-nodeps.txt requirements-comfy-frontend.txt "${requirements[@]}" | sha1sum | cut -c1-12)"
+stamp=".venv/.installed-$(cat requirements.txt requirements-nodeps.txt requirements-comfy-frontend.txt requirements-ray.txt "${requirements[@]}" | sha1sum | cut -c1-12)"
 if [ ! -f "$stamp" ]; then
   # torch first, alone, so that nothing below can pull a CUDA build of it.
   .venv/bin/python -m pip install --disable-pip-version-check -q torch==2.13.0

@@ -15,7 +15,7 @@ FRONTEND = ROOT / "frontend"
 # Texts translated by value at run time rather than written as t("...") literals.
 DYNAMIC = (
     "running", "pending", "success", "error", "default workflow", "autosave", "workflow",
-    "general", "artist", "copyright", "character", "meta",
+    "general", "artist", "copyright", "character", "meta", "starting", "lost",
 )
 _STRING = re.compile(r'"((?:[^"\\]|\\.)*)"')
 

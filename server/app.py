@@ -65,11 +65,13 @@ def create_app(
     config: ServerConfig,
     registry: Optional[NodeRegistry] = None,
     prepare: Optional[Callable[[web.Application], None]] = None,
+    runners: Optional[list] = None,
 ) -> web.Application:
     """Build the application; the queue worker starts with the app (config.start_worker).
 
     `prepare(app)` runs once the API routes are in and before the editor's catch-all route:
-    the place to load node packs, whose routes must come before it."""
+    the place to load node packs, whose routes must come before it. `runners` run the
+    prompts instead of this process's executor (Ray workers, cluster/)."""
     registry = registry if registry is not None else CORE_REGISTRY
     folders = config.folders()
     for folder in (folders.input, folders.output, folders.temp):
@@ -80,7 +82,8 @@ def create_app(
     bridge = EventBridge(clients, PreviewThrottle(config.preview_interval_s))
     store = QueueStore(config.database_path, config.history_limit)
     ledger = OutputLedger(config.database_path.with_name(config.database_path.stem + "-outputs.sqlite3"))
-    queue = PromptQueue(executor, store, listener=bridge, crash_retries=config.crash_retries, ledger=ledger)
+    queue = PromptQueue(executor, store, listener=bridge, crash_retries=config.crash_retries, ledger=ledger,
+                        runners=runners)
 
     app = web.Application(
         middlewares=[error_middleware, origin_middleware(config)],

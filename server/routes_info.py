@@ -13,7 +13,7 @@ from nodes.folders import MODEL_KINDS
 from nodes.registry import object_info
 
 from .errors import ApiError
-from .state import FOLDERS, REGISTRY
+from .state import FOLDERS, QUEUE, REGISTRY
 
 STUDIO_VERSION = "0.1.0"
 COMFYUI_API_VERSION = "0.8.0"  # the ComfyUI release whose HTTP/WebSocket API this server speaks
@@ -52,7 +52,9 @@ async def get_embeddings(request: web.Request) -> web.Response:
 
 
 async def get_system_stats(request: web.Request) -> web.Response:
-    return web.json_response(await asyncio.to_thread(system_stats))
+    stats = await asyncio.to_thread(system_stats)
+    stats["workers"] = request.app[QUEUE].workers()
+    return web.json_response(stats)
 
 
 def _memory() -> tuple[int, int]:

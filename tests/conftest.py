@@ -101,3 +101,15 @@ def parts(folders):
 
     return load_checkpoint(folders.models / "checkpoints" / "sd1.safetensors", device=torch.device("cpu"),
                            dtype=torch.float32)
+
+
+@pytest.fixture(scope="session")
+def ray_pool(make_app_dir):
+    """(base, runners): two CPU workers of one private local Ray cluster for the whole
+    session, on app folders with tiny_a / tiny_b checkpoints and a ComfyUI-style pack."""
+    pytest.importorskip("ray")
+    from tests.ray_support import WORKER_TIMEOUT_S, ray_app_dir, ray_workers
+
+    base = ray_app_dir(make_app_dir)
+    with ray_workers(base, count=2, timeout_s=WORKER_TIMEOUT_S) as runners:
+        yield base, runners

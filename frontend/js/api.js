@@ -47,7 +47,8 @@ export class Api {
   getQueue() { return this.json("/queue"); }
   getHistory(max = 50) { return this.json(`/history?max_items=${max}`); }
   deleteQueued(ids) { return this.post("/queue", { delete: ids }); }
-  interrupt() { return this.post("/interrupt", {}); }
+  interrupt(promptId) { return this.post("/interrupt", promptId ? { prompt_id: promptId } : {}); }
+  systemStats() { return this.json("/system_stats"); }
 
   async uploadImage(file, { type = "input", subfolder = "" } = {}) {
     const form = new FormData();

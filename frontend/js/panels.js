@@ -7,6 +7,7 @@ import { setTheme, themeChoice } from "./theme.js";
 import { openLightbox } from "./lightbox.js";
 import { LANGUAGE, MINIMAP, THEME, saveSetting, setting } from "./settings.js";
 import { runCommand } from "./commands.js";
+import { refreshWorkers } from "./workers_panel.js";
 
 const $ = (sel) => document.querySelector(sel);
 const HISTORY_THUMBS = 5; // per history row; the viewer reaches the rest
@@ -100,7 +101,7 @@ export class Panels {
         const button = document.createElement("button");
         button.textContent = t(label === "running" ? "Interrupt" : "Cancel");
         button.addEventListener("click", async () => {
-          if (label === "running") await app.api.interrupt(); else await app.api.deleteQueued([item[1]]);
+          if (label === "running") await app.api.interrupt(item[1]); else await app.api.deleteQueued([item[1]]);
           this.refreshQueue();
         });
         row.appendChild(button);
@@ -108,6 +109,8 @@ export class Panels {
       }
     }
     if (!queueList.children.length) queueList.textContent = t("Nothing queued.");
+    const numbers = new Map((q.data?.queue_running || []).map((item) => [item[1], item[0]]));
+    await refreshWorkers(app.api, $("#workers-list"), $("#workers-heading"), numbers);
     historyList.replaceChildren();
     const entries = Object.entries(h.data || {}).reverse();
     const gallery = []; // every image of every entry, newest first: the viewer pages through them all

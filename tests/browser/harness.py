@@ -23,12 +23,13 @@ def free_port() -> int:
 class ServerThread:
     """create_app(...) served by aiohttp's AppRunner on its own event loop thread."""
 
-    def __init__(self, base: Path, port: int = 0, registry=None, prepare=None, **config) -> None:
+    def __init__(self, base: Path, port: int = 0, registry=None, prepare=None, runners=None, **config) -> None:
         from server.app import create_app
         from server.config import ServerConfig
 
         self.port = port or free_port()
-        self.app = create_app(ServerConfig(base_dir=base, port=self.port, **config), registry=registry, prepare=prepare)
+        self.app = create_app(ServerConfig(base_dir=base, port=self.port, **config), registry=registry, prepare=prepare,
+                              runners=runners)
         self.loop = asyncio.new_event_loop()
         self.started = threading.Event()
         self.thread = threading.Thread(target=self._run, name="studio-server", daemon=True)

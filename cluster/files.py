@@ -1,0 +1,118 @@
+"""Input and output files for a worker that does not see the server's folders (another
+machine): the images a prompt loads travel with it, the images it saves come back and are
+stored in the server's folders, where /view finds them, under a free name."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Iterator
+
+from nodes.folders import Folders, UnsafePathError, safe_join
+
+MAX_SHIPPED_BYTES = 512 * 1024 * 1024  # per prompt, each way
+_ANNOTATIONS = (" [input]", " [output]", " [temp]")
+
+
+def _folder(folders: Folders, kind: str) -> Path:
+    return {"input": folders.input, "output": folders.output, "temp": folders.temp}[kind]
+
+
+def _input_names(prompt: dict) -> Iterator[tuple[str, str]]:
+    """(folder kind, relative name) of every string input that may name an input file."""
+    for node in prompt.values():
+        inputs = node.get("inputs") if isinstance(node, dict) else None
+        for value in (inputs or {}).values() if isinstance(inputs, dict) else ():
+            if not isinstance(value, str) or not value or len(value) > 1024:
+                continue
+            kind, name = "input", value
+            for note in _ANNOTATIONS:
+                if value.endswith(note):
+                    kind, name = note.strip(" []"), value[: -len(note)]
+            yield kind, name
+
+
+def input_files(prompt: dict, folders: Folders) -> list[dict]:
+    """The files of the server's input (or output/temp) folder a prompt names."""
+    found, total = [], 0
+    for kind, name in dict.fromkeys(_input_names(prompt)):
+        try:
+            path = safe_join(_folder(folders, kind), name)
+        except UnsafePathError:
+            continue
+        if not path.is_file():
+            continue
+        data = path.read_bytes()
+        total += len(data)
+        if total > MAX_SHIPPED_BYTES:
+            raise ValueError(f"the prompt's input files pass {MAX_SHIPPED_BYTES // 2**20} MiB")
+        found.append({"type": kind, "name": name, "data": data})
+    return found
+
+
+def place_input_files(files: list[dict], folders: Folders) -> None:
+    """On the worker: write the files a prompt brought where its nodes look for them."""
+    for entry in files:
+        path = safe_join(_folder(folders, entry["type"]), entry["name"])
+        if path.is_file() and path.stat().st_size == len(entry["data"]) and path.read_bytes() == entry["data"]:
+            continue
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(entry["data"])
+
+
+def _saved_entries(outputs: dict) -> Iterator[dict]:
+    """The {filename, subfolder, type} records in a run's UI outputs."""
+    for ui in outputs.values():
+        for values in ui.values() if isinstance(ui, dict) else ():
+            for entry in values if isinstance(values, list) else ():
+                if isinstance(entry, dict) and isinstance(entry.get("filename"), str) \
+                        and entry.get("type") in ("output", "temp"):
+                    yield entry
+
+
+def output_files(outputs: dict, folders: Folders) -> list[dict]:
+    """On the worker: the files a run saved, to send back with its result."""
+    found, total = [], 0
+    for entry in _saved_entries(outputs):
+        path = safe_join(_folder(folders, entry["type"]), os.path.join(entry.get("subfolder") or "", entry["filename"]))
+        if path.is_file():
+            data = path.read_bytes()
+            total += len(data)
+            if total > MAX_SHIPPED_BYTES:
+                raise ValueError(f"the prompt's saved files pass {MAX_SHIPPED_BYTES // 2**20} MiB")
+            found.append({"type": entry["type"], "subfolder": entry.get("subfolder") or "",
+                          "filename": entry["filename"], "data": data})
+    return found
+
+
+def store_output_files(files: list[dict], outputs: dict, folders: Folders) -> None:
+    """On the server: write a remote run's files, never over another file (a taken name
+    gets a number), and point the run's outputs at the names used."""
+    renamed: dict[tuple[str, str, str], str] = {}
+    for entry in files:
+        folder = safe_join(_folder(folders, entry["type"]), entry["subfolder"]) if entry["subfolder"] \
+            else _folder(folders, entry["type"])
+        folder.mkdir(parents=True, exist_ok=True)
+        name = _write_new(folder, entry["filename"], entry["data"])
+        renamed[(entry["type"], entry["subfolder"], entry["filename"])] = name
+    for entry in _saved_entries(outputs):
+        key = (entry["type"], entry.get("subfolder") or "", entry["filename"])
+        if key in renamed:
+            entry["filename"] = renamed[key]
+
+
+def _write_new(folder: Path, filename: str, data: bytes) -> str:
+    """Write `data` under `filename` or, when that is taken by other bytes, the first free
+    `stem_N.suffix`; returns the name used."""
+    stem, suffix = os.path.splitext(filename)
+    candidate, number = filename, 1
+    while True:
+        path = safe_join(folder, candidate)
+        try:
+            with open(path, "xb") as handle:
+                handle.write(data)
+            return candidate
+        except FileExistsError:
+            if path.read_bytes() == data:
+                return candidate
+        candidate, number = f"{stem}_{number}{suffix}", number + 1
+

@@ -4,7 +4,11 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from cluster.settings import WorkerSettings
+
 from .memory_flags import memory_argv
+
+MIN_TIMEOUT_S = 10.0
 
 
 def add_ray_flags(parser: argparse.ArgumentParser) -> None:
@@ -17,6 +21,8 @@ def add_ray_flags(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--worker-timeout", type=float, default=60.0, metavar="S",
                        help="a running worker that sends nothing for this long is restarted and its prompt "
                             "run elsewhere (default 60)")
+    group.add_argument("--worker-cpus", type=int, default=1, metavar="N",
+                       help="CPUs reserved for each worker, and its torch threads (default 1)")
     group.add_argument("--ray-temp-dir", default=None, metavar="DIR",
                        help="the session folder of a local Ray instance (default Ray's own)")
 
@@ -29,8 +35,12 @@ def ray_runners(args: argparse.Namespace, folders) -> list:
         return []
     if args.workers is not None and args.workers < 1:
         raise SystemExit("--workers must be at least 1")
+    if args.worker_cpus < 1:
+        raise SystemExit("--worker-cpus must be at least 1")
+    if args.worker_timeout < MIN_TIMEOUT_S:
+        raise SystemExit(f"--worker-timeout must be at least {MIN_TIMEOUT_S:g} s: a busy worker speaks every "
+                         f"{WorkerSettings.heartbeat_s:g} s, and a shorter wait would take it for lost")
     from cluster.pool import PoolOptions, RayUnavailable, start_workers
-    from cluster.settings import WorkerSettings
 
     from .app_paths import extra_model_configs
 
@@ -39,9 +49,10 @@ def ray_runners(args: argparse.Namespace, folders) -> list:
         models_dir=str(Path(args.models_dir).resolve()) if args.models_dir else None,
         extra_model_paths=tuple(str(Path(p).resolve()) for p in extra_model_configs(args)),
         memory_argv=tuple(memory_argv(args)),
+        preview_method=args.preview_method,
     )
     options = PoolOptions(address=args.ray, workers=args.workers, timeout_s=args.worker_timeout,
-                          temp_dir=args.ray_temp_dir)
+                          temp_dir=args.ray_temp_dir, cpus_per_worker=args.worker_cpus)
     try:
         return start_workers(options, settings, folders)
     except RayUnavailable as exc:

@@ -56,21 +56,32 @@ def place_input_files(files: list[dict], folders: Folders) -> None:
         if path.is_file() and path.stat().st_size == len(entry["data"]) and path.read_bytes() == entry["data"]:
             continue
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(entry["data"])
+        partial = path.with_name(f".{path.name}.{os.getpid()}.part")  # workers sharing this folder see it whole
+        partial.write_bytes(entry["data"])
+        os.replace(partial, path)
+
+
+def _is_saved_file(entry: object) -> bool:
+    """A {filename, subfolder, type} record of a file a run wrote."""
+    return isinstance(entry, dict) and isinstance(entry.get("filename"), str) and entry.get("type") in ("output", "temp")
+
+
+def _output_lists(outputs: dict) -> Iterator[list]:
+    for ui in outputs.values():
+        for values in ui.values() if isinstance(ui, dict) else ():
+            if isinstance(values, list):
+                yield values
 
 
 def _saved_entries(outputs: dict) -> Iterator[dict]:
-    """The {filename, subfolder, type} records in a run's UI outputs."""
-    for ui in outputs.values():
-        for values in ui.values() if isinstance(ui, dict) else ():
-            for entry in values if isinstance(values, list) else ():
-                if isinstance(entry, dict) and isinstance(entry.get("filename"), str) \
-                        and entry.get("type") in ("output", "temp"):
-                    yield entry
+    for values in _output_lists(outputs):
+        yield from (entry for entry in values if _is_saved_file(entry))
 
 
-def output_files(outputs: dict, folders: Folders) -> list[dict]:
-    """On the worker: the files a run saved, to send back with its result."""
+def output_files(outputs: dict, folders: Folders, remove_temp: bool = False) -> list[dict]:
+    """On the worker: the files a run saved, to send back with its result. With
+    `remove_temp` its previews are deleted here once read (its outputs stay, so that the
+    next image's number follows on)."""
     found, total = [], 0
     for entry in _saved_entries(outputs):
         path = safe_join(_folder(folders, entry["type"]), os.path.join(entry.get("subfolder") or "", entry["filename"]))
@@ -81,6 +92,8 @@ def output_files(outputs: dict, folders: Folders) -> list[dict]:
                 raise ValueError(f"the prompt's saved files pass {MAX_SHIPPED_BYTES // 2**20} MiB")
             found.append({"type": entry["type"], "subfolder": entry.get("subfolder") or "",
                           "filename": entry["filename"], "data": data})
+            if remove_temp and entry["type"] == "temp":
+                path.unlink()
     return found
 
 
@@ -94,10 +107,16 @@ def store_output_files(files: list[dict], outputs: dict, folders: Folders) -> No
         folder.mkdir(parents=True, exist_ok=True)
         name = _write_new(folder, entry["filename"], entry["data"])
         renamed[(entry["type"], entry["subfolder"], entry["filename"])] = name
-    for entry in _saved_entries(outputs):
-        key = (entry["type"], entry.get("subfolder") or "", entry["filename"])
-        if key in renamed:
-            entry["filename"] = renamed[key]
+    for values in _output_lists(outputs):  # point at the names used; drop what did not come (not here)
+        kept = []
+        for entry in values:
+            if _is_saved_file(entry):
+                name = renamed.get((entry["type"], entry.get("subfolder") or "", entry["filename"]))
+                if name is None:
+                    continue
+                entry["filename"] = name
+            kept.append(entry)
+        values[:] = kept
 
 
 def _write_new(folder: Path, filename: str, data: bytes) -> str:
@@ -112,7 +131,7 @@ def _write_new(folder: Path, filename: str, data: bytes) -> str:
                 handle.write(data)
             return candidate
         except FileExistsError:
-            if path.read_bytes() == data:
+            if path.is_file() and path.read_bytes() == data:
                 return candidate
         candidate, number = f"{stem}_{number}{suffix}", number + 1
 

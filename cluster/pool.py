@@ -3,7 +3,8 @@
 `--ray local` starts a private Ray instance inside the server's process tree (no dashboard,
 a small object store); any other address joins a cluster started with `ray start`. One
 worker per GPU by default (each actor asks Ray for one GPU, so Ray sets its
-CUDA_VISIBLE_DEVICES), or CPU workers where the cluster has no GPU. Workers import this
+CUDA_VISIBLE_DEVICES), or CPU workers where the cluster has no GPU; each also reserves
+`cpus_per_worker` CPUs, which Ray turns into its torch thread count. Workers import this
 checkout: every machine of a cluster needs it, set up, at the same path as the server's.
 """
 from __future__ import annotations
@@ -32,6 +33,7 @@ class PoolOptions:
     temp_dir: Optional[str] = None  # the local instance's session folder
     object_store_bytes: int = 256 * 1024 * 1024  # the local instance's shared memory
     use_gpus: Optional[bool] = None  # default: when the cluster has GPUs
+    cpus_per_worker: int = 1  # CPUs Ray reserves for each worker (and its torch threads)
 
 
 class RayUnavailable(RuntimeError):
@@ -76,14 +78,15 @@ def start_workers(options: PoolOptions, settings: WorkerSettings, folders: Folde
     from .worker import StudioWorker
 
     count = options.workers
-    connect(options, cpus=max(count or 1, os.cpu_count() or 1))
+    connect(options, cpus=max((count or 1) * options.cpus_per_worker, os.cpu_count() or 1))
     gpus = int(ray.cluster_resources().get("GPU", 0))
     use_gpus = options.use_gpus if options.use_gpus is not None else gpus > 0
     count = count or max(gpus, 1)
     if use_gpus and count > gpus:
         log.warning("%d workers asked for, %d GPUs in the cluster: the others wait for a free GPU", count, gpus)
     settings = replace(settings, share_token=settings.share_token or share_token(folders))
-    resources = {"num_gpus": 1, "num_cpus": 0} if use_gpus else {"num_cpus": 1}
+    resources = {"num_gpus": 1} if use_gpus else {}
+    resources["num_cpus"] = options.cpus_per_worker  # Ray gives torch as many threads
     actor_class = ray.remote(StudioWorker).options(
         max_restarts=-1, max_task_retries=0, max_concurrency=ACTOR_CONCURRENCY, **resources)
     runners = []

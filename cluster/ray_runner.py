@@ -14,7 +14,7 @@ import time
 from typing import Any, Optional
 
 import ray
-from ray.exceptions import GetTimeoutError, RayError, RayTaskError
+from ray.exceptions import ActorDiedError, GetTimeoutError, RayError, RayTaskError
 
 from executor.run import RunResult, WorkflowInvalid
 from executor.runners import EventCallback, WorkerLost
@@ -36,7 +36,7 @@ class RayRunner:
         self.actor = actor
         self.folders = folders
         self.timeout_s = timeout_s
-        self._state = "starting"  # starting -> ready -> lost -> ready ...
+        self._state = "starting"  # starting -> ready -> lost -> ready ...; "failed": its start raised
         self._info: dict = {}
         self._models: frozenset[str] = frozenset()
         self._probe: Optional[Any] = None  # the info() call in flight while not ready
@@ -60,6 +60,9 @@ class RayRunner:
         try:
             info = ray.get(probe, timeout=PROBE_WAIT_S)
         except RayError as exc:  # still restarting, or gone for good
+            if getattr(exc, "actor_init_failed", False) and self._state != "failed":
+                self._state, self._info["error"] = "failed", _reason(exc)
+                log.error("worker %s could not start: %s", self.name, exc)
             log.debug("worker %s not ready: %s", self.name, exc)
             return False
         self._info, self._models = info, frozenset(info.get("models", ()))
@@ -88,6 +91,8 @@ class RayRunner:
         except RayTaskError as exc:  # the worker's own code raised: a failed prompt, not a lost worker
             raise RuntimeError(f"worker {self.name}: {exc}") from None
         except RayError as exc:
+            if not isinstance(exc, ActorDiedError):  # it may still be running the prompt: end it first
+                self._kill()
             raise self._lost(_reason(exc)) from None
 
     def _next(self, stream: Any) -> tuple[str, Any]:
@@ -116,9 +121,9 @@ class RayRunner:
     def free(self, unload_models: bool, free_memory: bool) -> None:
         if self._state != "ready":
             return
+        self._models = frozenset()  # freed, or not known any more
         try:
             ray.get(self.actor.free.remote(unload_models, free_memory), timeout=CALL_TIMEOUT_S)
-            self._models = frozenset()
         except RayError as exc:
             log.warning("worker %s: /free failed: %s", self.name, _reason(exc))
 
@@ -139,6 +144,7 @@ class RayRunner:
             "prompts_run": info.get("prompts_run", 0),
             "shared_folders": info.get("shared_folders"),
             "lost": self.lost_count,
+            **({"error": info["error"]} if info.get("error") else {}),
         }
 
     # -- losing the worker -----------------------------------------------------------------

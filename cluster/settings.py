@@ -13,6 +13,7 @@ class WorkerSettings:
     models_dir: Optional[str] = None
     extra_model_paths: tuple[str, ...] = ()
     memory_argv: tuple[str, ...] = ()  # the server's memory and precision flags, as typed
+    preview_method: str = "none"  # the server's --preview-method, as packs read it
     share_token: str = ""  # what SHARE_MARKER holds on the server
     ship_files: bool = False  # always send input and output files, even where folders look shared
     load_custom_nodes: bool = True  # BASE/custom_nodes, as the server loads them

@@ -9,6 +9,7 @@ the worker's process (it is the process's entry point, as main.py is the server'
 """
 from __future__ import annotations
 
+import hashlib
 import os
 import queue
 import socket
@@ -32,14 +33,15 @@ class StudioWorker:
     def __init__(self, settings: WorkerSettings) -> None:
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         self.settings = settings
-        self._apply_memory_flags(settings.memory_argv)
+        self._apply_process_settings(settings)
         from executor.run import Executor
         from nodes.extra_model_paths import folders_with_extra_paths
 
         folders = folders_with_extra_paths(Path(settings.base_dir), settings.models_dir, settings.extra_model_paths)
         self.shared_folders = not settings.ship_files and _reads_marker(folders.output, settings.share_token)
         if not self.shared_folders:  # another machine: inputs and outputs live in a scratch folder here
-            scratch = Path(tempfile.mkdtemp(prefix="sd-studio-worker-"))
+            tag = hashlib.sha1(settings.base_dir.encode()).hexdigest()[:12]
+            scratch = Path(tempfile.gettempdir()) / f"sd-studio-worker-{tag}"
             folders.input, folders.output, folders.temp = scratch / "input", scratch / "output", scratch / "temp"
         for folder in (folders.input, folders.output, folders.temp):
             folder.mkdir(parents=True, exist_ok=True)
@@ -52,14 +54,18 @@ class StudioWorker:
         self.prompts_run = 0
 
     @staticmethod
-    def _apply_memory_flags(argv: tuple[str, ...]) -> None:
+    def _apply_process_settings(settings: WorkerSettings) -> None:
+        """The server's memory, precision and preview flags, for this whole process."""
         import argparse
 
         from cli.memory_flags import add_memory_flags, apply_memory_flags
 
         parser = argparse.ArgumentParser(add_help=False)
         add_memory_flags(parser)
-        apply_memory_flags(parser.parse_args(list(argv)))
+        apply_memory_flags(parser.parse_args(list(settings.memory_argv)))
+        from comfy.cli_args import use_preview_method  # importable once the flags installed the surface
+
+        use_preview_method(settings.preview_method)
 
     @staticmethod
     def _registry(settings: WorkerSettings, folders: Any) -> Any:
@@ -156,7 +162,7 @@ class StudioWorker:
                 )
                 with self._models_lock:
                     remember_model_files(self.executor, prompt, self._used_models)
-                files = [] if self.shared_folders else output_files(result.outputs, self.folders)
+                files = [] if self.shared_folders else output_files(result.outputs, self.folders, remove_temp=True)
                 self.prompts_run += 1
             events.put((RESULT, {"result": result, "files": files, "models": sorted(self.models())}))
         except WorkflowInvalid as exc:

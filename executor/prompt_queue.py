@@ -88,7 +88,7 @@ class PromptQueue:
         self._free_requests: dict[str, tuple[bool, bool]] = {}  # runner name -> (unload, free)
         self._stopping = False
         self._threads: list[threading.Thread] = []
-        self._unready: set[str] = set()  # runners whose worker is starting or lost
+        self._away: set[str] = set()  # runners not taking prompts now: starting, lost, or freeing memory
 
     def _restore(self, items: list[QueueItem]) -> list[QueueItem]:
         """The stored queue, less the prompts the process died on more than
@@ -255,7 +255,7 @@ class PromptQueue:
 
     def _choose(self, runner: Runner) -> Optional[QueueItem]:
         """The first prompt no other idle runner is better placed for (holds more of its models)."""
-        idle = [other for other in self.runners if other.name not in self._running and other.name not in self._unready]
+        idle = [other for other in self.runners if other.name not in self._running and other.name not in self._away]
         if len(idle) <= 1:
             return self._pending[0] if self._pending else None
         held = {other.name: other.models() for other in idle}
@@ -264,31 +264,23 @@ class PromptQueue:
             scores = {name: len(wanted & models) for name, models in held.items()}
             if scores[runner.name] == max(scores.values()):
                 return item
-        if self._pending:
-            self._cond.notify_all()  # the runners these prompts suit better look again
-        return None
+        return None  # each is another idle runner's: woken by the same notify, it takes them
 
     def _work(self, runner: Runner) -> None:
         while not self._stopping:
             if not self._runner_ready(runner):
+                self._set_away(runner, True)
                 with self._cond:
-                    self._unready.add(runner.name)
-                    self._cond.notify_all()  # prompts it was better placed for go to the others
                     self._cond.wait(1.0)
                 continue
-            if runner.name in self._unready:
-                with self._cond:
-                    self._unready.discard(runner.name)
+            self._set_away(runner, False)
             try:
                 item, free = self._take(runner)
             except Exception:  # pragma: no cover - a bug here must not kill the worker
                 log.exception("prompt queue worker failed to take an item")
                 continue
             if free is not None:
-                try:
-                    runner.free(*free)
-                except Exception:  # freeing memory is best effort; the item must still run
-                    log.exception("freeing memory failed")
+                self._free(runner, free, busy=item is not None)
             if item is None:
                 continue
             try:
@@ -297,10 +289,32 @@ class PromptQueue:
                 log.exception("prompt %s: the queue failed to record its result", item.prompt_id)
             finally:
                 with self._cond:
-                    self._running.pop(runner.name, None)
-                    self._cancelled.discard(item.prompt_id)
+                    if self._running.get(runner.name) is item:  # not when queued again for another
+                        del self._running[runner.name]
+                        self._cancelled.discard(item.prompt_id)
                     self._cond.notify_all()  # prompts left for this runner may suit another now
             self._status_changed()
+
+    def _set_away(self, runner: Runner, away: bool) -> None:
+        with self._cond:
+            if away == (runner.name in self._away):
+                return
+            if away:
+                self._away.add(runner.name)
+            else:
+                self._away.discard(runner.name)
+            self._cond.notify_all()  # prompts it was better placed for go to the others, or back
+
+    def _free(self, runner: Runner, free: tuple[bool, bool], busy: bool) -> None:
+        """/free on one runner (before the prompt it took, when it took one)."""
+        if not busy:
+            self._set_away(runner, True)
+        try:
+            runner.free(*free)
+        except Exception:  # freeing memory is best effort; the item must still run
+            log.exception("freeing memory failed")
+        finally:
+            self._set_away(runner, False)
 
     @staticmethod
     def _runner_ready(runner: Runner) -> bool:
@@ -327,11 +341,15 @@ class PromptQueue:
         try:
             result = self._execute(item, runner, on_event)
         except WorkerLost as lost:
-            if self._requeue(item, lost):
+            if self._requeue(item, runner, lost):
                 return
             held.clear()
-            result = failed_result(item, on_event, WORKER_LOST_TYPE,
-                                   f"{lost}; given up after {self.worker_retries + 1} tries on workers that went away")
+            if item.prompt_id in self._cancelled:  # asked to stop: it ends as interrupted, not failed
+                result = interrupted_result(item, on_event)
+            else:
+                tries = len(self._notes.get(item.prompt_id, ()))
+                result = failed_result(item, on_event, WORKER_LOST_TYPE,
+                                       f"{lost}; given up after {tries} tries on workers that went away")
         if self._stopping and result.status == "interrupted" and item.prompt_id not in self._cancelled:
             self.store.release(item.prompt_id)  # shutdown, not the user: run it next time
             return
@@ -348,8 +366,9 @@ class PromptQueue:
             for kind, data in held:
                 self._emit(kind, data, client)
 
-    def _requeue(self, item: QueueItem, lost: WorkerLost) -> bool:
-        """Queue a prompt whose worker went away again at its place; False once it has had its tries."""
+    def _requeue(self, item: QueueItem, runner: Runner, lost: WorkerLost) -> bool:
+        """Queue a prompt whose worker went away again at its place; False once it has had its
+        tries (or was asked to stop)."""
         log.warning("prompt %s: %s", item.prompt_id, lost)
         notes = self._notes.setdefault(item.prompt_id, [])
         notes.append({"prompt_id": item.prompt_id, "worker": lost.worker, "reason": lost.reason,
@@ -362,6 +381,7 @@ class PromptQueue:
             if cancelled or len(notes) > self.worker_retries:
                 return False
             self.store.release(item.prompt_id)
+            del self._running[runner.name]  # with the insert: never both running and pending
             bisect.insort(self._pending, item, key=lambda i: i.sort_key)
             self._cond.notify_all()
         return True
@@ -418,6 +438,15 @@ def failed_result(item: QueueItem, on_event: Callable[[str, dict], None], exc_ty
     on_event("executing", {"node": None, "display_node": None, "prompt_id": item.prompt_id})
     messages = [("execution_start", {**start, "timestamp": stamp}), ("execution_error", {**error, "timestamp": stamp})]
     return RunResult(status="error", error=error, messages=messages)
+
+
+def interrupted_result(item: QueueItem, on_event: Callable[[str, dict], None]) -> RunResult:
+    """A RunResult (and its events) for a prompt stopped before a worker could finish it."""
+    stamp = int(time.time() * 1000)
+    stopped = {"prompt_id": item.prompt_id, "node_id": None, "node_type": None, "executed": []}
+    on_event("execution_interrupted", stopped)
+    on_event("executing", {"node": None, "display_node": None, "prompt_id": item.prompt_id})
+    return RunResult(status="interrupted", error=stopped, messages=[("execution_interrupted", {**stopped, "timestamp": stamp})])
 
 
 def history_entry(item: QueueItem, result: RunResult) -> dict:

@@ -15,7 +15,7 @@ from cluster.settings import WorkerSettings
 from nodes.folders import Folders
 
 REGISTRY_SPEC = "tests.ray_test_nodes:NODES"
-WORKER_TIMEOUT_S = 8.0  # a worker silent this long (heartbeats every 0.5 s) is lost
+WORKER_TIMEOUT_S = 20.0  # a worker silent this long (heartbeats every 0.5 s) is lost
 PACK = '''
 import os
 

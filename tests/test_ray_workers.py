@@ -74,8 +74,14 @@ async def free_all(client: TestClient) -> None:
 
 
 async def run_one(client: TestClient, prompt: dict, **body) -> dict:
+    """Run a prompt and wait until every worker is idle again (the history comes first)."""
     queued = await queue_prompt(client, prompt, **body)
-    return await wait_for_history(client, queued["prompt_id"], timeout=120)
+    entry = await wait_for_history(client, queued["prompt_id"], timeout=120)
+    deadline = time.monotonic() + 30
+    while any(w["prompt_id"] for w in await workers_now(client)):
+        assert time.monotonic() < deadline
+        await asyncio.sleep(0.02)
+    return entry
 
 
 async def workers_now(client: TestClient) -> list[dict]:

@@ -105,3 +105,76 @@ def test_serve_with_comfys_frontend_and_several_users(tmp_path):
         process.send_signal(signal.SIGINT)
         output, _ = process.communicate(timeout=30)
     assert process.returncode == 0, output
+
+
+def test_ray_flags_parse_and_workers_need_ray(tmp_path):
+    import pytest
+
+    from cli.memory_flags import memory_argv
+    from cli.ray_flags import ray_runners
+
+    parser = build_parser()
+    args = parser.parse_args(["serve", "--ray", "--workers", "3", "--worker-timeout", "5", "--lowvram",
+                              "--reserve-vram", "0.5", "--fp16-unet", "--cpu-vae"])
+    assert (args.ray, args.workers, args.worker_timeout) == ("local", 3, 5.0)
+    again = parser.parse_args(["serve", *memory_argv(args)])
+    assert memory_argv(again) == memory_argv(args) == ["--lowvram", "--reserve-vram", "0.5", "--cpu-vae", "--fp16-unet"]
+    assert parser.parse_args(["serve", "--ray", "head:6379"]).ray == "head:6379"
+    assert ray_runners(parser.parse_args(["serve"]), None) == []
+    with pytest.raises(SystemExit, match="--workers needs --ray"):
+        ray_runners(parser.parse_args(["serve", "--workers", "2"]), None)
+    with pytest.raises(SystemExit, match="--worker-timeout must be at least 10 s"):
+        ray_runners(parser.parse_args(["serve", "--ray", "--worker-timeout", "3"]), None)
+
+
+def test_serve_on_a_local_ray_worker_runs_a_prompt_and_leaves_no_ray_process(tmp_path):
+    import os
+
+    import pytest
+
+    pytest.importorskip("ray")
+    from tests.tiny_models import write_tiny_checkpoint
+
+    (tmp_path / "models" / "checkpoints").mkdir(parents=True)
+    write_tiny_checkpoint(tmp_path / "models" / "checkpoints" / "tiny.safetensors")
+    ray_temp = Path(os.path.realpath("/tmp")) / f"ray-cli-{os.getpid()}"
+    port = free_port()
+    process = start_server(port, "--base-dir", str(tmp_path), "--ray", "local", "--workers", "1",
+                           "--ray-temp-dir", str(ray_temp))
+    try:
+        wait_until_served(process, f"http://127.0.0.1:{port}/prompt")
+        deadline = time.monotonic() + 120
+        while True:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/system_stats", timeout=10) as response:
+                workers = json.load(response)["workers"]
+            if workers[0]["state"] == "ready":
+                break
+            assert time.monotonic() < deadline, workers
+            time.sleep(0.5)
+        assert [w["id"] for w in workers] == ["worker-1"] and workers[0]["pid"] != process.pid
+        prompt = json.loads((ROOT / "workflows" / "txt2img.json").read_text())
+        prompt["4"]["inputs"]["ckpt_name"] = "tiny.safetensors"
+        prompt["5"]["inputs"].update(width=64, height=64)
+        prompt["3"]["inputs"]["steps"] = 2
+        request = urllib.request.Request(f"http://127.0.0.1:{port}/prompt", data=json.dumps({"prompt": prompt}).encode(),
+                                         headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=10) as response:
+            prompt_id = json.load(response)["prompt_id"]
+        while True:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/history/{prompt_id}", timeout=10) as response:
+                entry = json.load(response).get(prompt_id)
+            if entry:
+                break
+            assert time.monotonic() < deadline, "the prompt did not finish"
+            time.sleep(0.2)
+        assert entry["status"]["status_str"] == "success" and entry["worker"] == "worker-1"
+        image = entry["outputs"]["9"]["images"][0]
+        assert (tmp_path / "output" / image["filename"]).is_file()
+    finally:
+        process.send_signal(signal.SIGINT)
+        output, _ = process.communicate(timeout=60)
+    assert process.returncode == 0, output
+    deadline = time.monotonic() + 30
+    while left := subprocess.run(["pgrep", "-f", str(ray_temp)], capture_output=True, text=True).stdout.split():
+        assert time.monotonic() < deadline, left  # the local Ray instance goes with the server
+        time.sleep(0.2)

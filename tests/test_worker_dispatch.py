@@ -168,3 +168,26 @@ def test_a_worker_holding_nothing_is_not_starved_by_one_holding_everything(tmp_p
     wait_done(queue, ids)
     queue.stop()
     assert holder.ran and other.ran
+
+
+def test_a_prompt_stopped_while_its_worker_was_lost_ends_interrupted_not_failed(tmp_path):
+    class LostWhenInterrupted(FakeRunner):
+        def run(self, item, on_event, output_files):
+            on_event("execution_start", {"prompt_id": item.prompt_id})
+            self.interrupted.wait(5)
+            raise WorkerLost(self.name, "its machine left the cluster")
+
+    runner = LostWhenInterrupted("w1")
+    queue = make_queue(tmp_path, [runner])
+    prompt_id = queue.put(prompt_for("a.safetensors"), {}, ["2"]).prompt_id
+    queue.start()
+    deadline = time.monotonic() + 5
+    while not queue.snapshot()[0]:
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    assert queue.interrupt(prompt_id)
+    entry = wait_done(queue, [prompt_id])[prompt_id]
+    queue.stop()
+    kinds = [kind for kind, _ in entry["status"]["messages"]]
+    assert entry["status"]["status_str"] == "error" and entry["status"]["completed"] is False
+    assert kinds == ["worker_lost", "execution_interrupted"] and queue.remaining() == 0

@@ -3,6 +3,7 @@ loads travel with it, the images it saves come back under free names. The worker
 runs in this process here; tests/test_ray_workers.py runs it as Ray actors."""
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -56,12 +57,28 @@ def test_saved_files_come_back_and_never_replace_a_file_already_there(tmp_path):
     assert sorted(p.name for p in (head.output / "run").iterdir()) == ["img_00001_.png", "img_00001__1.png"]
 
 
-def test_a_worker_on_other_folders_runs_a_prompt_with_shipped_files(tmp_path):
+def test_an_output_that_did_not_come_back_is_dropped_not_pointed_at_another_file(tmp_path):
+    head = Folders.under(tmp_path / "head")
+    png(head.output / "img_00001_.png", 1)
+    (head.output / "img_00002_.png").mkdir()  # a folder where the name would go
+    outputs = {"9": {"images": [{"filename": "img_00001_.png", "subfolder": "", "type": "output"},
+                                {"filename": "img_00002_.png", "subfolder": "", "type": "output"}],
+                     "text": ["kept"]}}
+    store_output_files([{"type": "output", "subfolder": "", "filename": "img_00002_.png", "data": b"new"}], outputs, head)
+    assert outputs["9"] == {"images": [{"filename": "img_00002__1.png", "subfolder": "", "type": "output"}],
+                            "text": ["kept"]}
+    assert (head.output / "img_00002__1.png").read_bytes() == b"new"
+
+
+def test_a_worker_on_other_folders_runs_a_prompt_with_shipped_files(tmp_path, monkeypatch):
+    monkeypatch.setattr(StudioWorker, "_apply_process_settings", staticmethod(lambda settings: None))  # process-wide
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))  # the worker's scratch folder goes here
+    (tmp_path / "tmp").mkdir()
     head = Folders.under(tmp_path / "head")
     png(head.input / "photo.png", 50)
     worker = StudioWorker(WorkerSettings(base_dir=str(tmp_path / "head"), ship_files=True,
                                          registry="tests.ray_test_nodes:NODES", heartbeat_s=0.2))
-    assert not worker.shared_folders and worker.folders.output != head.output
+    assert not worker.shared_folders and worker.folders.output.parent.parent == tmp_path / "tmp"
     request = {"prompt": load_and_save("photo.png"), "prompt_id": "p1", "extra_data": {}, "outputs": ["2"],
                "inputs": input_files(load_and_save("photo.png"), head)}
     events = list(worker.run(request))

@@ -88,11 +88,13 @@ async def serve(base: Path, runners: Optional[list], job) -> object:
         await server.close()
 
 
-def throughput(count: int, steps: int, warm: int):
+def throughput(count: int, steps: int, warm: int, first_seed: int):
+    """Seeds never used before: a worker's cache would otherwise answer at once."""
     async def job(session: Session) -> float:
-        await session.wait_all({await session.post(txt2img(seed, steps)) for seed in range(warm)})  # models loaded
+        seeds = iter(range(first_seed, first_seed + warm + count))
+        await session.wait_all({await session.post(txt2img(next(seeds), steps)) for _ in range(warm)})  # models loaded
         started = time.perf_counter()
-        await session.wait_all({await session.post(txt2img(1000 + seed, steps)) for seed in range(count)})
+        await session.wait_all({await session.post(txt2img(next(seeds), steps)) for _ in range(count)})
         return count / (time.perf_counter() - started)
     return job
 
@@ -138,8 +140,10 @@ def main(argv: Optional[list[str]] = None) -> int:
 
         print(f"torch threads: local worker {torch.get_num_threads()}, Ray workers {threads}")
         rates = {}
-        for label, pool in (("local worker", None), ("1 Ray worker", runners[:1]), ("2 Ray workers", runners)):
-            rates[label] = asyncio.run(serve(base, pool, throughput(args.prompts, args.steps, warm=2 * len(pool or [0]))))
+        configurations = (("local worker", None), ("1 Ray worker", runners[:1]), ("2 Ray workers", runners))
+        for index, (label, pool) in enumerate(configurations):
+            job = throughput(args.prompts, args.steps, warm=2 * len(pool or [0]), first_seed=10_000 * (index + 1))
+            rates[label] = asyncio.run(serve(base, pool, job))
             print(f"{label:>14}: {rates[label]:.3f} prompts/s ({args.prompts} txt2img prompts, {args.steps} steps)")
         print(f"2 Ray workers / 1 Ray worker: {rates['2 Ray workers'] / rates['1 Ray worker']:.2f}x; "
               f"1 Ray worker / local: {rates['1 Ray worker'] / rates['local worker']:.2f}x")

@@ -304,17 +304,20 @@ class PromptQueue:
             else:
                 self._away.discard(runner.name)
             self._cond.notify_all()  # prompts it was better placed for go to the others, or back
+        self._status_changed()  # clients listing the workers look again (a worker lost, or back)
 
     def _free(self, runner: Runner, free: tuple[bool, bool], busy: bool) -> None:
         """/free on one runner (before the prompt it took, when it took one)."""
-        if not busy:
+        away = not busy and len(self.runners) > 1  # others must not leave it prompts meanwhile
+        if away:
             self._set_away(runner, True)
         try:
             runner.free(*free)
         except Exception:  # freeing memory is best effort; the item must still run
             log.exception("freeing memory failed")
         finally:
-            self._set_away(runner, False)
+            if away:
+                self._set_away(runner, False)
 
     @staticmethod
     def _runner_ready(runner: Runner) -> bool:

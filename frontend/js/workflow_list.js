@@ -52,7 +52,9 @@ export class WorkflowList {
   }
 
   async refresh() {
+    const asked = (this.listings = (this.listings || 0) + 1);
     const r = await this.files.list(DIR);
+    if (asked !== this.listings) return; // a newer listing was asked for: an older answer must not replace it
     this.listError = r.ok && Array.isArray(r.data) ? null : errorText(r);
     this.entries = this.listError ? [] : r.data.filter((e) => /\.json$/i.test(e.path));
     this.render();

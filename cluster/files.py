@@ -7,14 +7,9 @@ import os
 from pathlib import Path
 from typing import Iterator
 
-from nodes.folders import Folders, UnsafePathError, safe_join
+from nodes.folders import Folders, UnsafePathError, safe_join, split_annotation
 
 MAX_SHIPPED_BYTES = 512 * 1024 * 1024  # per prompt, each way
-_ANNOTATIONS = (" [input]", " [output]", " [temp]")
-
-
-def _folder(folders: Folders, kind: str) -> Path:
-    return {"input": folders.input, "output": folders.output, "temp": folders.temp}[kind]
 
 
 def _input_names(prompt: dict) -> Iterator[tuple[str, str]]:
@@ -22,13 +17,8 @@ def _input_names(prompt: dict) -> Iterator[tuple[str, str]]:
     for node in prompt.values():
         inputs = node.get("inputs") if isinstance(node, dict) else None
         for value in (inputs or {}).values() if isinstance(inputs, dict) else ():
-            if not isinstance(value, str) or not value or len(value) > 1024:
-                continue
-            kind, name = "input", value
-            for note in _ANNOTATIONS:
-                if value.endswith(note):
-                    kind, name = note.strip(" []"), value[: -len(note)]
-            yield kind, name
+            if isinstance(value, str) and value and len(value) <= 1024:
+                yield split_annotation(value)
 
 
 def input_files(prompt: dict, folders: Folders) -> list[dict]:
@@ -36,7 +26,7 @@ def input_files(prompt: dict, folders: Folders) -> list[dict]:
     found, total = [], 0
     for kind, name in dict.fromkeys(_input_names(prompt)):
         try:
-            path = safe_join(_folder(folders, kind), name)
+            path = safe_join(folders.by_type(kind), name)
         except UnsafePathError:
             continue
         if not path.is_file():
@@ -52,7 +42,7 @@ def input_files(prompt: dict, folders: Folders) -> list[dict]:
 def place_input_files(files: list[dict], folders: Folders) -> None:
     """On the worker: write the files a prompt brought where its nodes look for them."""
     for entry in files:
-        path = safe_join(_folder(folders, entry["type"]), entry["name"])
+        path = safe_join(folders.by_type(entry["type"]), entry["name"])
         if path.is_file() and path.stat().st_size == len(entry["data"]) and path.read_bytes() == entry["data"]:
             continue
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -84,7 +74,7 @@ def output_files(outputs: dict, folders: Folders, remove_temp: bool = False) -> 
     next image's number follows on)."""
     found, total = [], 0
     for entry in _saved_entries(outputs):
-        path = safe_join(_folder(folders, entry["type"]), os.path.join(entry.get("subfolder") or "", entry["filename"]))
+        path = safe_join(folders.by_type(entry["type"]), os.path.join(entry.get("subfolder") or "", entry["filename"]))
         if path.is_file():
             data = path.read_bytes()
             total += len(data)
@@ -102,8 +92,8 @@ def store_output_files(files: list[dict], outputs: dict, folders: Folders) -> No
     gets a number), and point the run's outputs at the names used."""
     renamed: dict[tuple[str, str, str], str] = {}
     for entry in files:
-        folder = safe_join(_folder(folders, entry["type"]), entry["subfolder"]) if entry["subfolder"] \
-            else _folder(folders, entry["type"])
+        root = folders.by_type(entry["type"])
+        folder = safe_join(root, entry["subfolder"]) if entry["subfolder"] else root
         folder.mkdir(parents=True, exist_ok=True)
         name = _write_new(folder, entry["filename"], entry["data"])
         renamed[(entry["type"], entry["subfolder"], entry["filename"])] = name

@@ -9,8 +9,6 @@ is not ready; then it rejoins by itself.
 from __future__ import annotations
 
 import logging
-import threading
-import time
 from typing import Any, Optional
 
 import ray
@@ -39,8 +37,7 @@ class RayRunner:
         self._state = "starting"  # starting -> ready -> lost -> ready ...; "failed": its start raised
         self._info: dict = {}
         self._models: frozenset[str] = frozenset()
-        self._probe: Optional[Any] = None  # the info() call in flight while not ready
-        self._lock = threading.Lock()
+        self._probe: Optional[Any] = None  # the info() call in flight while not ready (asked by the queue's thread only)
         self.lost_count = 0
 
     # -- Runner ----------------------------------------------------------------------------
@@ -49,10 +46,9 @@ class RayRunner:
         """Ready once the actor answers (its start imports torch and loads the node packs)."""
         if self._state == "ready":
             return True
-        with self._lock:
-            if self._probe is None:
-                self._probe = self.actor.info.remote()
-            probe = self._probe
+        if self._probe is None:
+            self._probe = self.actor.info.remote()
+        probe = self._probe
         done, _ = ray.wait([probe], timeout=PROBE_WAIT_S)
         if not done:
             return False
@@ -111,7 +107,7 @@ class RayRunner:
         if data.get("files"):
             store_output_files(data["files"], result.outputs, self.folders)
         self._models = frozenset(data.get("models", ()))
-        self._info["prompts_run"] = self._info.get("prompts_run", 0) + 1
+        self._info["prompts_run"] = data["prompts_run"]
         return result
 
     def interrupt(self) -> None:
@@ -152,7 +148,6 @@ class RayRunner:
     def _lost(self, reason: str) -> WorkerLost:
         self._state, self._models = "lost", frozenset()
         self.lost_count += 1
-        self._info["lost_at"] = time.time()
         return WorkerLost(self.name, reason)
 
     def _kill(self) -> None:

@@ -22,7 +22,7 @@ from typing import Any, Iterator
 from .settings import SHARE_MARKER, WorkerSettings
 
 HEARTBEAT = "heartbeat"
-RESULT = "result"  # the last event: {"result": RunResult, "files": [...], "models": [...]}
+RESULT = "result"  # the last event: {"result": RunResult, "files": [...], "models": [...], "prompts_run": n}
 INVALID = "invalid"  # the last event: the ValidationResult of a prompt the worker finds invalid
 FAILED = "failed"  # the last event: the worker's own code failed ("module.Type", message)
 
@@ -164,7 +164,8 @@ class StudioWorker:
                     remember_model_files(self.executor, prompt, self._used_models)
                 files = [] if self.shared_folders else output_files(result.outputs, self.folders, remove_temp=True)
                 self.prompts_run += 1
-            events.put((RESULT, {"result": result, "files": files, "models": sorted(self.models())}))
+            events.put((RESULT, {"result": result, "files": files, "models": sorted(self.models()),
+                                 "prompts_run": self.prompts_run}))
         except WorkflowInvalid as exc:
             events.put((INVALID, exc.result))
         except BaseException as exc:  # reported to the server, which records the prompt as failed

@@ -67,6 +67,7 @@ class PromptQueue:
     ) -> None:
         self.executor = executor
         self.runners: list[Runner] = list(runners) if runners else [LocalRunner(executor)]
+        self._runner_named = {runner.name: runner for runner in self.runners}
         self.worker_retries = worker_retries
         self.store = store
         self.listener = listener
@@ -77,6 +78,7 @@ class PromptQueue:
         self._running: dict[str, QueueItem] = {}  # runner name -> its prompt
         self._cancelled: set[str] = set()  # running prompts a client asked to stop
         self._notes: dict[str, list[dict]] = {}  # prompt id -> workers lost while running it
+        self._wanted: dict[str, frozenset[str]] = {}  # prompt id -> its model files, worked out once
         stored = store.next_number()
         self._counter = max(stored if usable_number(stored) else 0, self._next_after(self._pending))
         for item in self._pending:  # a number no client could read (from an older version): queued last
@@ -170,6 +172,7 @@ class PromptQueue:
             gone = [item.prompt_id for item in self._pending if item.prompt_id in wanted]
             self._pending = [item for item in self._pending if item.prompt_id not in wanted]
             self.store.remove(gone)
+            self._forget_wanted(gone)
             running = [item.prompt_id for item in self._running.values() if item.prompt_id in wanted]
         stopped = sum(self.interrupt(prompt_id) for prompt_id in running)
         if gone:
@@ -181,6 +184,7 @@ class PromptQueue:
             gone = [item.prompt_id for item in self._pending]
             self._pending = []
             self.store.remove(gone)
+            self._forget_wanted(gone)
         self._status_changed()
         return len(gone)
 
@@ -190,9 +194,8 @@ class PromptQueue:
             chosen = [(name, item) for name, item in self._running.items()
                       if prompt_id is None or item.prompt_id == prompt_id]
             self._cancelled.update(item.prompt_id for _, item in chosen)
-        by_name = {runner.name: runner for runner in self.runners}
         for name, _ in chosen:
-            by_name[name].interrupt()
+            self._runner_named[name].interrupt()
         return bool(chosen)
 
     def request_free(self, unload_models: bool, free_memory: bool) -> None:
@@ -226,12 +229,11 @@ class PromptQueue:
             self._stopping = True
             self._cond.notify_all()
         deadline = time.monotonic() + timeout
-        by_name = {runner.name: runner for runner in self.runners}
         while any(thread.is_alive() for thread in self._threads) and time.monotonic() < deadline:
             with self._cond:
                 busy = list(self._running)
             for name in busy:
-                by_name[name].interrupt()
+                self._runner_named[name].interrupt()
             for thread in self._threads:
                 thread.join(0.05)
         self._threads = []
@@ -246,12 +248,17 @@ class PromptQueue:
                 item = self._choose(runner)
                 if item is not None:
                     self._pending.remove(item)
+                    self._forget_wanted([item.prompt_id])
                     self._running[runner.name] = item
                     if self._pending and len(self.runners) > 1:
                         self._cond.notify_all()  # a runner that left prompts to this one is now the idle one
                 if item is not None or free is not None:
                     return item, free
                 self._cond.wait()
+
+    def _forget_wanted(self, prompt_ids: list[str]) -> None:
+        for prompt_id in prompt_ids:
+            self._wanted.pop(prompt_id, None)
 
     def _choose(self, runner: Runner) -> Optional[QueueItem]:
         """The first prompt no other idle runner is better placed for (holds more of its models)."""
@@ -260,7 +267,9 @@ class PromptQueue:
             return self._pending[0] if self._pending else None
         held = {other.name: other.models() for other in idle}
         for item in self._pending[:AFFINITY_WINDOW]:
-            wanted = model_files_of(item.prompt)
+            wanted = self._wanted.get(item.prompt_id)
+            if wanted is None:  # walked once per queued prompt, not at every wake-up
+                wanted = self._wanted[item.prompt_id] = model_files_of(item.prompt)
             scores = {name: len(wanted & models) for name, models in held.items()}
             if scores[runner.name] == max(scores.values()):
                 return item

@@ -161,11 +161,7 @@ class Folders:
 
     def annotated_path(self, name: str, default: str = "input") -> Path:
         """ComfyUI's `name [output]` notation picks the input, output or temp folder."""
-        folder = default
-        for kind in ("input", "output", "temp"):
-            suffix = f" [{kind}]"
-            if name.endswith(suffix):
-                name, folder = name[: -len(suffix)], kind
+        folder, name = split_annotation(name, default)
         return safe_join(self.by_type(folder), name)
 
     def by_type(self, kind: str) -> Path:
@@ -202,6 +198,16 @@ def is_inside(root: Path, path: Path) -> bool:
     """`path` is `root` or below it once symlinks are followed; `root` must be resolved."""
     resolved = Path(path).resolve()
     return resolved == root or root in resolved.parents
+
+
+def split_annotation(name: str, default: str = "input") -> tuple[str, str]:
+    """(folder type, name) of ComfyUI's `name [output]` notation; `default` without one."""
+    folder = default
+    for kind in ("input", "output", "temp"):
+        suffix = f" [{kind}]"
+        if name.endswith(suffix):
+            name, folder = name[: -len(suffix)], kind
+    return folder, name
 
 
 def safe_join(root: Path, name: str) -> Path:

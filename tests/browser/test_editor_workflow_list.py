@@ -157,8 +157,11 @@ def test_a_taken_name_is_replaced_only_when_confirmed(page, studio_base):
         assert taken.read_text(encoding="utf-8") == first
 
         save_as(page, "taken.json")  # the same file, named with its extension
+        page.evaluate("() => document.querySelectorAll('.toast').forEach(t => { t.dataset.seen = '1'; })")
         page.click("#workflow-confirm .workflow-confirm-yes")
-        page.wait_for_function("() => [...document.querySelectorAll('.toast')].some(t => t.textContent === 'Saved taken')")
+        # this save's own toast: the first save's may still be showing, and the save not done yet
+        page.wait_for_function(
+            "() => [...document.querySelectorAll('.toast')].some(t => t.textContent === 'Saved taken' && !t.dataset.seen)")
         replaced = json.loads(taken.read_text(encoding="utf-8"))
         assert next(n for n in replaced["nodes"] if n["id"] == sampler)["widgets_values"][2] == 21
 
